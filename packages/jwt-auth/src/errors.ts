@@ -1,0 +1,34 @@
+import createError from '@fastify/error'
+
+// One table of every error this package produces. Request errors carry the
+// HTTP status and a stable code; option errors are thrown at registration.
+// test/errors.test.ts pins this table (count, key === code, status).
+
+// --- option errors (thrown at registration, never in a hook) ---
+export const FJG_ERR_OPTION_INVALID = createError('FJG_ERR_OPTION_INVALID', 'Invalid jwt policy: %s', 500)
+export const FJG_ERR_OPTION_KEY = createError('FJG_ERR_OPTION_KEY', 'Invalid jwt key: %s', 500)
+
+// --- 401: no token ---
+export const FJG_ERR_TOKEN_MISSING = createError('FJG_ERR_TOKEN_MISSING', 'No token was provided', 401)
+
+// --- 401: invalid token (RFC 6750 error="invalid_token") ---
+export const FJG_ERR_TOKEN_MALFORMED = createError('FJG_ERR_TOKEN_MALFORMED', 'The token is malformed: %s', 401)
+export const FJG_ERR_TOKEN_TOO_LARGE = createError('FJG_ERR_TOKEN_TOO_LARGE', 'The token is larger than %s bytes', 401)
+export const FJG_ERR_TOKEN_ALGORITHM = createError('FJG_ERR_TOKEN_ALGORITHM', 'The token algorithm is not allowed', 401)
+export const FJG_ERR_TOKEN_CRIT = createError('FJG_ERR_TOKEN_CRIT', 'The token has an unsupported critical header', 401)
+export const FJG_ERR_TOKEN_KEY_UNKNOWN = createError('FJG_ERR_TOKEN_KEY_UNKNOWN', 'No key matches the token', 401)
+export const FJG_ERR_TOKEN_KEYS_UNAVAILABLE = createError('FJG_ERR_TOKEN_KEYS_UNAVAILABLE', 'The signing keys are unavailable', 401)
+export const FJG_ERR_TOKEN_SIGNATURE = createError('FJG_ERR_TOKEN_SIGNATURE', 'The token signature is invalid', 401)
+export const FJG_ERR_TOKEN_EXPIRED = createError('FJG_ERR_TOKEN_EXPIRED', 'The token has expired', 401)
+export const FJG_ERR_TOKEN_INACTIVE = createError('FJG_ERR_TOKEN_INACTIVE', 'The token is not valid yet', 401)
+export const FJG_ERR_TOKEN_CLAIM_TYPE = createError('FJG_ERR_TOKEN_CLAIM_TYPE', 'The token claim %s has an invalid type', 401)
+export const FJG_ERR_TOKEN_ISSUER = createError('FJG_ERR_TOKEN_ISSUER', 'The token issuer is not allowed', 401)
+export const FJG_ERR_TOKEN_AUDIENCE = createError('FJG_ERR_TOKEN_AUDIENCE', 'The token audience is not allowed', 401)
+export const FJG_ERR_TOKEN_REVOKED = createError('FJG_ERR_TOKEN_REVOKED', 'The token has been revoked', 401)
+
+// --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
+export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)
+export const FJG_ERR_HEADER_REQUIREMENT = createError('FJG_ERR_HEADER_REQUIREMENT', 'The token does not satisfy the requirement on header %s', 403)
+export const FJG_ERR_REQUIRE_FAILED = createError('FJG_ERR_REQUIRE_FAILED', 'The request is not allowed', 403)
+
+export type FjgError = Error & { code: string, statusCode: number, cause?: unknown }

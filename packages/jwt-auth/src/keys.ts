@@ -1,0 +1,208 @@
+import { createPublicKey, type KeyObject } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { Algorithm } from './types.js'
+
+// Key material, parsed once. A key knows which algorithms it may verify: its
+// JWK `alg` pins it to one, otherwise its type decides (an RSA key never
+// verifies HS256: that is the algorithm-confusion attack, RFC 8725 §2.1).
+
+export const HMAC_ALGORITHMS: readonly Algorithm[] = ['HS256', 'HS384', 'HS512']
+export const RSA_ALGORITHMS: readonly Algorithm[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512']
+const CURVE_ALGORITHMS: Record<string, Algorithm> = {
+  'P-256': 'ES256',
+  'P-384': 'ES384',
+  'P-521': 'ES512',
+  prime256v1: 'ES256',
+  secp384r1: 'ES384',
+  secp521r1: 'ES512'
+}
+
+export interface KeyEntry {
+  /** `kid`, or null for a key that is the fallback of every kid. */
+  kid: string | null
+  kty: 'oct' | 'RSA' | 'EC' | 'OKP'
+  /** Algorithms this key may verify. */
+  algorithms: readonly Algorithm[]
+  /** PEM (SPKI) for public keys, raw bytes for HMAC secrets: what fast-jwt takes. */
+  material: string | Buffer
+  /** Where the key came from, for logs and `keyStatus()`. */
+  source: string
+  /** Set to false when the key leaves its set (a rotation): cached tokens it signed stop being accepted. */
+  active: boolean
+}
+
+export class KeyError extends Error {}
+
+function algorithmsOf (kty: KeyEntry['kty'], key: KeyObject | null, alg: unknown): readonly Algorithm[] {
+  let candidates: readonly Algorithm[]
+  if (kty === 'oct') {
+    candidates = HMAC_ALGORITHMS
+  } else if (kty === 'RSA') {
+    candidates = RSA_ALGORITHMS
+  } else if (kty === 'EC') {
+    const curve = key?.asymmetricKeyDetails?.namedCurve ?? ''
+    const only = CURVE_ALGORITHMS[curve]
+    if (only === undefined) throw new KeyError(`unsupported EC curve '${curve}'`)
+    candidates = [only]
+  } else {
+    const type = key?.asymmetricKeyType
+    if (type !== 'ed25519' && type !== 'ed448') throw new KeyError(`unsupported OKP key type '${type}'`)
+    candidates = ['EdDSA']
+  }
+  if (alg === undefined) return candidates
+  if (typeof alg !== 'string' || !candidates.includes(alg as Algorithm)) {
+    throw new KeyError(`"alg" ${JSON.stringify(alg)} does not fit a ${kty} key`)
+  }
+  return [alg as Algorithm]
+}
+
+function ktyOf (key: KeyObject): KeyEntry['kty'] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+    case 'rsa-pss':
+      return 'RSA'
+    case 'ec':
+      return 'EC'
+    case 'ed25519':
+    case 'ed448':
+      return 'OKP'
+    default:
+      throw new KeyError(`unsupported key type '${key.asymmetricKeyType}'`)
+  }
+}
+
+function publicEntry (key: KeyObject, kid: string | null, alg: unknown, source: string): KeyEntry {
+  const kty = ktyOf(key)
+  return {
+    kid,
+    kty,
+    algorithms: algorithmsOf(kty, key, alg),
+    material: key.export({ type: 'spki', format: 'pem' }) as string,
+    source,
+    active: true
+  }
+}
+
+export function secretEntry (secret: Buffer, kid: string | null, alg: unknown, source: string): KeyEntry {
+  // An empty HMAC key verifies tokens anyone can forge (fast-jwt GHSA, 2025).
+  if (secret.length === 0) throw new KeyError('an HMAC secret must not be empty')
+  return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, source, active: true }
+}
+
+// RFC 4648 §5 alphabet, no padding: a JWK's "k" must be canonical too.
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+
+/**
+ * One JWK → a key entry, or null for a key that is not for signatures
+ * (`use: "enc"`, or `key_ops` without "verify"), which is skipped, not an error.
+ */
+export function jwkEntry (jwk: unknown, source: string): KeyEntry | null {
+  if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('a JWK must be an object')
+  const j = jwk as Record<string, unknown>
+  if (j.use !== undefined && j.use !== 'sig') return null
+  if (Array.isArray(j.key_ops) && !j.key_ops.includes('verify')) return null
+  if (j.kid !== undefined && typeof j.kid !== 'string') throw new KeyError('"kid" must be a string')
+  const kid = (j.kid as string | undefined) ?? null
+  if (j.kty === 'oct') {
+    if (typeof j.k !== 'string' || !BASE64URL.test(j.k)) throw new KeyError('an "oct" JWK needs "k" in base64url')
+    return secretEntry(Buffer.from(j.k, 'base64url'), kid, j.alg, source)
+  }
+  if (j.kty !== 'RSA' && j.kty !== 'EC' && j.kty !== 'OKP') throw new KeyError(`unsupported "kty" ${JSON.stringify(j.kty)}`)
+  if (j.d !== undefined) throw new KeyError('the JWK holds a private key ("d"); give the public key only')
+  let key: KeyObject
+  try {
+    // Only the public members: Node rejects unknown members in some versions.
+    const pub: Record<string, unknown> = { kty: j.kty }
+    for (const m of ['n', 'e', 'crv', 'x', 'y']) if (j[m] !== undefined) pub[m] = j[m]
+    key = createPublicKey({ key: pub as any, format: 'jwk' })
+  } catch (err) {
+    throw new KeyError(`cannot import the ${j.kty} JWK: ${(err as Error).message}`)
+  }
+  return publicEntry(key, kid, j.alg, source)
+}
+
+/** A JWKS document (`{ "keys": [...] }`) → entries; keys that are not for signatures are skipped. */
+export function jwksEntries (doc: unknown, source: string): KeyEntry[] {
+  const keys = (doc as { keys?: unknown })?.keys
+  if (!Array.isArray(keys)) throw new KeyError('a JWKS must be an object with a "keys" array')
+  const out: KeyEntry[] = []
+  for (let i = 0; i < keys.length; i++) {
+    let entry: KeyEntry | null
+    try {
+      entry = jwkEntry(keys[i], source)
+    } catch (err) {
+      throw new KeyError(`keys[${i}]: ${(err as Error).message}`)
+    }
+    if (entry !== null) out.push(entry)
+  }
+  return out
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]+?-----END \1-----/g
+
+/** PEM text: one or more public keys or certificates (a private key is refused). */
+export function pemEntries (text: string, kid: string | null, source: string): KeyEntry[] {
+  const out: KeyEntry[] = []
+  for (const match of text.matchAll(PEM_BLOCK)) {
+    const label = match[1] as string
+    if (label.includes('PRIVATE')) throw new KeyError(`the PEM holds a private key (${label}); give the public key or certificate`)
+    let key: KeyObject
+    try {
+      key = createPublicKey(match[0])
+    } catch (err) {
+      throw new KeyError(`cannot read the PEM ${label}: ${(err as Error).message}`)
+    }
+    out.push(publicEntry(key, kid, undefined, source))
+  }
+  if (out.length === 0) throw new KeyError('no PEM block found')
+  return out
+}
+
+/**
+ * A keyval document: `{ "<kid>": "<PEM public key or HMAC secret>" }`, the
+ * format of the open-source nginx module's `auth_jwt_key_file ... keyval`.
+ */
+export function keyvalEntries (doc: Record<string, unknown>, source: string): KeyEntry[] {
+  const out: KeyEntry[] = []
+  for (const kid of Object.keys(doc)) {
+    const value = doc[kid]
+    if (typeof value !== 'string') throw new KeyError(`"${kid}": a keyval value must be a string (PEM or secret)`)
+    if (value.includes('-----BEGIN')) out.push(...pemEntries(value, kid, source))
+    else out.push(secretEntry(Buffer.from(value, 'utf8'), kid, undefined, source))
+  }
+  return out
+}
+
+/** Any JSON key document: JWKS, a single JWK, or keyval. */
+export function jsonEntries (doc: unknown, source: string): KeyEntry[] {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new KeyError('a key document must be a JSON object (JWK, JWKS or keyval)')
+  }
+  if ('keys' in doc) return jwksEntries(doc, source)
+  if ('kty' in doc) {
+    const entry = jwkEntry(doc, source)
+    return entry === null ? [] : [entry]
+  }
+  return keyvalEntries(doc as Record<string, unknown>, source)
+}
+
+/** Reads a key file: JWK, JWKS, keyval JSON, or PEM (public key or certificate). */
+export function fileEntries (file: string): KeyEntry[] {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new KeyError(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+  }
+  const trimmed = text.trimStart()
+  if (trimmed.startsWith('-----BEGIN')) return pemEntries(text, null, file)
+  let doc: unknown
+  try {
+    doc = JSON.parse(text)
+  } catch (err) {
+    throw new KeyError(`'${file}' is neither PEM nor valid JSON: ${(err as Error).message}`)
+  }
+  const entries = jsonEntries(doc, file)
+  if (entries.length === 0) throw new KeyError(`'${file}' holds no signature key`)
+  return entries
+}

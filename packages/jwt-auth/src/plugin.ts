@@ -1,0 +1,244 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { headerValue, readPath } from './claims.js'
+import {
+  FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MISSING, type FjgError
+} from './errors.js'
+import type { KeySourceStatus } from './key-store.js'
+import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
+import { kCompiled } from './symbols.js'
+import { cookieValue } from './token-source.js'
+import type { JsonValue, JwtPolicy, VerifiedJwt } from './types.js'
+
+export interface JwtAuthDecorator {
+  /** Per key source: kids, last fetch, age, last error. */
+  keyStatus (): KeySourceStatus[]
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jwtAuth: JwtAuthDecorator
+  }
+}
+
+// RFC 6750 §3: error_description is a quoted-string of %x20-21 / %x23-5B / %x5D-7E.
+function quotable (s: string): string {
+  let out = ''
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) out += s[i]
+    else if (c === 0x22) out += "'"
+  }
+  return out
+}
+
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden' }
+const MAX_LOGGED = 128
+
+/** The kid and sub a failed token claims, for the log line (never the token). */
+function claimed (token: string | null): { kid?: string, sub?: string } {
+  if (token === null || token.length > 16384) return {}
+  const out: { kid?: string, sub?: string } = {}
+  try {
+    const dot1 = token.indexOf('.')
+    const header = JSON.parse(Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8'))
+    if (typeof header?.kid === 'string') out.kid = header.kid.slice(0, MAX_LOGGED)
+    const dot2 = token.indexOf('.', dot1 + 1)
+    const payload = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
+    if (typeof payload?.sub === 'string') out.sub = payload.sub.slice(0, MAX_LOGGED)
+  } catch {}
+  return out
+}
+
+/**
+ * Builds the hook for one compiled policy. Callback style: the common path is
+ * synchronous, and a promise is only made where a key set must be fetched.
+ */
+export function createHook (c: CompiledPolicy): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+  const strip = c.forwardedHeaders
+  const claimChecks = c.claimChecks
+  const headerChecks = c.headerChecks
+  const claimHeaders = c.claimHeaders
+  const joseHeaders = c.joseHeaders
+  const payloadHeader = c.payloadHeader
+  const requireFn = c.require
+  const realmPart = `Bearer realm="${c.realm}"`
+  const challenges = new Map<string, string>()
+
+  function challenge (err: FjgError): string {
+    if (err.statusCode === 401 && err.code === 'FJG_ERR_TOKEN_MISSING') return realmPart
+    let h = challenges.get(err.message)
+    if (h === undefined) {
+      const kind = err.statusCode === 403 ? 'insufficient_scope' : 'invalid_token'
+      h = `${realmPart}, error="${kind}", error_description="${quotable(err.message)}"`
+      if (challenges.size < 256) challenges.set(err.message, h)
+    }
+    return h
+  }
+
+  function deny (request: FastifyRequest, reply: FastifyReply, err: FjgError, token: string | null, jwt: VerifiedJwt | null): void {
+    const status = err.statusCode === 403 ? 403 : 401
+    const who = jwt === null
+      ? claimed(token)
+      : { kid: typeof jwt.header.kid === 'string' ? jwt.header.kid : undefined, sub: typeof jwt.payload.sub === 'string' ? jwt.payload.sub : undefined }
+    // One line per denial: reason code, route, kid/sub. Never the token.
+    request.log.info({ jwt: { reason: err.code, status, route: request.routeOptions.url, ...who } }, `jwt: denied: ${err.message}`)
+    reply
+      .code(status)
+      .header('www-authenticate', challenge(err))
+      .send({ statusCode: status, error: STATUS_TEXT[status], code: err.code, message: err.message })
+  }
+
+  function removeToken (request: FastifyRequest): void {
+    const headers = request.headers
+    for (const s of c.tokenSources) {
+      if (s.kind === 'bearer' || s.kind === 'header') {
+        delete headers[s.name]
+      } else if (s.kind === 'cookie' && typeof headers.cookie === 'string' && cookieValue(headers.cookie, s.name) !== null) {
+        const rest = headers.cookie.split(';').filter((p) => p.trim().split('=', 1)[0] !== s.name).join(';').trim()
+        if (rest.length > 0) headers.cookie = rest
+        else delete headers.cookie
+      }
+      // query: the gateway rewrites the upstream URL; in-process it stays in request.query.
+    }
+  }
+
+  function grant (request: FastifyRequest, jwt: VerifiedJwt, done: HookHandlerDoneFunction): void {
+    request.jwt = jwt
+    const headers = request.headers
+    for (let i = 0; i < claimHeaders.length; i++) {
+      const [name, path] = claimHeaders[i] as readonly [string, readonly string[]]
+      const v = headerValue(readPath(jwt.payload, path))
+      if (v !== null) headers[name] = v
+    }
+    for (let i = 0; i < joseHeaders.length; i++) {
+      const [name, path] = joseHeaders[i] as readonly [string, readonly string[]]
+      const v = headerValue(readPath(jwt.header, path))
+      if (v !== null) headers[name] = v
+    }
+    if (payloadHeader !== null) {
+      // The payload segment already is the unpadded base64url of the payload JSON.
+      const t = jwt.token
+      const dot1 = t.indexOf('.')
+      headers[payloadHeader] = t.slice(dot1 + 1, t.indexOf('.', dot1 + 1))
+    }
+    if (!c.forwardToken) removeToken(request)
+    done()
+  }
+
+  function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
+    for (let i = 0; i < claimChecks.length; i++) {
+      const r = claimChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
+      if (!r.check(jwt.payload)) return deny(request, reply, new FJG_ERR_CLAIM_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
+    }
+    for (let i = 0; i < headerChecks.length; i++) {
+      const r = headerChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
+      if (!r.check(jwt.header)) return deny(request, reply, new FJG_ERR_HEADER_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
+    }
+    if (requireFn === null) return grant(request, jwt, done)
+    // `require` sees request.jwt, as nginx's jwt_require sees $jwt_claim_*.
+    request.jwt = jwt
+    let allowed: boolean | Promise<boolean>
+    try {
+      allowed = requireFn(request)
+    } catch (err) {
+      request.log.error({ err }, 'jwt: the require function threw; denying')
+      request.jwt = null
+      return deny(request, reply, new FJG_ERR_REQUIRE_FAILED({ cause: err }) as FjgError, jwt.token, jwt)
+    }
+    if (allowed === true) return grant(request, jwt, done)
+    if (allowed !== null && typeof allowed === 'object' && typeof (allowed as Promise<boolean>).then === 'function') {
+      (allowed as Promise<boolean>).then((ok) => {
+        if (ok === true) return grant(request, jwt, done)
+        request.jwt = null
+        deny(request, reply, new FJG_ERR_REQUIRE_FAILED() as FjgError, jwt.token, jwt)
+      }, (err: unknown) => {
+        request.log.error({ err }, 'jwt: the require function rejected; denying')
+        request.jwt = null
+        deny(request, reply, new FJG_ERR_REQUIRE_FAILED({ cause: err }) as FjgError, jwt.token, jwt)
+      })
+      return
+    }
+    request.jwt = null
+    deny(request, reply, new FJG_ERR_REQUIRE_FAILED() as FjgError, jwt.token, jwt)
+  }
+
+  return function jwtAuthHook (request, reply, done) {
+    // A client can never set a header the policy forwards (DESIGN.md, Answers).
+    const headers = request.headers
+    for (let i = 0; i < strip.length; i++) {
+      const name = strip[i] as string
+      if (headers[name] !== undefined) delete headers[name]
+    }
+    const token = c.extract(request)
+    if (token === null) {
+      if (c.optional) return done()
+      return deny(request, reply, new FJG_ERR_TOKEN_MISSING() as FjgError, null, null)
+    }
+    let result: VerifiedJwt | Promise<VerifiedJwt>
+    try {
+      result = c.verify(token)
+    } catch (err) {
+      return deny(request, reply, err as FjgError, token, null)
+    }
+    if (typeof (result as Promise<VerifiedJwt>).then === 'function') {
+      (result as Promise<VerifiedJwt>).then(
+        (jwt) => accept(request, reply, done, jwt),
+        (err: FjgError) => deny(request, reply, err, token, null)
+      )
+      return
+    }
+    accept(request, reply, done, result as VerifiedJwt)
+  }
+}
+
+/** Adds the policy's hook to a route, in the phase it asks for. */
+export function attachHook (routeOptions: RouteOptions, compiled: CompiledPolicy): void {
+  const hook = createHook(compiled)
+  const name = compiled.phase === 'preaccess' ? 'onRequest' : 'preHandler'
+  const existing = routeOptions[name]
+  // Ours runs first: nothing of the route runs for a request that is denied.
+  routeOptions[name] = (existing === undefined ? [hook] : [hook].concat(existing as any)) as any
+  ;(routeOptions as unknown as Record<symbol, unknown>)[kCompiled] = compiled
+}
+
+function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err?: Error) => void): void {
+  const shared = new SharedResources()
+  const log = fastify.log
+  let base: CompiledPolicy
+  try {
+    base = compilePolicy(options, { shared, log })
+  } catch (err) {
+    shared.close()
+    return done(err as Error)
+  }
+
+  fastify.decorateRequest('jwt', null)
+  if (!fastify.hasDecorator('jwtAuth')) {
+    fastify.decorate('jwtAuth', { keyStatus: () => shared.status() })
+  }
+
+  fastify.addHook('onRoute', (routeOptions) => {
+    const routeJwt = (routeOptions.config as { jwt?: JwtPolicy | false } | undefined)?.jwt
+    if (routeJwt === false) return
+    if (routeJwt === undefined) return attachHook(routeOptions, base)
+    const merged = mergePolicy(options, routeJwt) as JwtPolicy
+    try {
+      attachHook(routeOptions, compilePolicy(merged, { shared, log, where: 'config.jwt' }))
+    } catch (err) {
+      const methods = ([] as string[]).concat(routeOptions.method).join(',')
+      ;(err as Error).message = `${methods} ${routeOptions.url}: ${(err as Error).message}`
+      throw err
+    }
+  })
+
+  // The first load of remote key sets; bounded by each source's timeout, never rejects.
+  fastify.addHook('onReady', () => shared.ready())
+  fastify.addHook('onClose', (_instance, next) => {
+    shared.close()
+    next()
+  })
+  done()
+}
+
+export const jwtAuth = fp(jwtAuthPlugin, { fastify: '5.x', name: '@fastify-jwt-gateway/jwt-auth' })

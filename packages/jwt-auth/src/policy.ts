@@ -1,0 +1,381 @@
+import Ajv, { type ErrorObject } from 'ajv'
+import { isAbsolute, resolve } from 'node:path'
+import { compileRequirement, formatPath, splitPath, type Check } from './claims.js'
+import { FJG_ERR_OPTION_INVALID, FJG_ERR_OPTION_KEY } from './errors.js'
+import { KeyStore, type RemoteKeySource } from './key-store.js'
+import { fileEntries, jwkEntry, KeyError, secretEntry, type KeyEntry } from './keys.js'
+import { createRemoteSource, type RemoteLogger } from './remote-source.js'
+import { Revocation, RevocationError, type RevocationKind } from './revocation.js'
+import { ALGORITHMS, policySchema } from './schema.js'
+import { compileExtractor, DEFAULT_TOKEN_SOURCE, parseTokenSource, type Extractor, type TokenSourceSpec } from './token-source.js'
+import type { Algorithm, JwtPolicy, Requirement } from './types.js'
+import { compileVerifier, type Verify } from './verify.js'
+
+export const DEFAULT_REALM = 'api'
+export const DEFAULT_LEEWAY = 0
+export const DEFAULT_MAX_TOKEN_SIZE = 16 * 1024
+export const DEFAULT_CACHE_SIZE = 1000
+/** Seconds. */
+export const DEFAULT_CACHE_TTL = 600
+export const DEFAULT_PHASE = 'access'
+
+// Asymmetric algorithms allowed by default for remote key sets: HMAC keys from
+// a URL would be a shared secret travelling over the network, so HS* must be
+// asked for explicitly there.
+const ASYMMETRIC: readonly Algorithm[] = ALGORITHMS.filter((a) => !a.startsWith('HS'))
+
+const ajv = new Ajv({ allErrors: true, strict: false })
+const validateSchema = ajv.compile(policySchema)
+
+/** `/keys/0/file` → `keys[0].file`, under an optional prefix (`routes[1].jwt`). */
+export function jsonPath (prefix: string, pointer: string): string {
+  let out = prefix
+  for (const raw of pointer.split('/').slice(1)) {
+    const part = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    if (/^\d+$/.test(part)) out += `[${part}]`
+    else if (/^[A-Za-z_$][\w$]*$/.test(part)) out += out === '' ? part : `.${part}`
+    else out += `[${JSON.stringify(part)}]`
+  }
+  return out === '' ? '(policy)' : out
+}
+
+// Values under these keys are secrets: a message never repeats them.
+const SECRET_PATH = /(^|\.)(secret|jwk)(\.|\[|$)/
+
+function describe (value: unknown, path: string): string {
+  if (SECRET_PATH.test(path)) return ''
+  const json = JSON.stringify(value)
+  if (json === undefined) return ''
+  return `, got ${json.length > 60 ? json.slice(0, 57) + '...' : json}`
+}
+
+/** Ajv errors → one `path: message` line each; `anyOf` branches fold into their parent's description. */
+export function formatSchemaErrors (errors: readonly ErrorObject[], prefix: string, root: unknown): string[] {
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath))
+  const out: string[] = []
+  for (const e of errors) {
+    const underAnyOf = [...anyOfPaths].some((p) => e.instancePath.startsWith(p) && e.keyword !== 'anyOf' && e.schemaPath.includes('/anyOf/'))
+    if (underAnyOf) continue
+    const path = jsonPath(prefix, e.instancePath)
+    const value = e.instancePath.split('/').slice(1).reduce<any>((v, k) => v?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], root)
+    let msg: string
+    if (e.keyword === 'additionalProperties') {
+      msg = `${jsonPath(prefix, e.instancePath + '/' + (e.params as { additionalProperty: string }).additionalProperty)}: unknown key`
+    } else if (e.keyword === 'anyOf') {
+      const description = (e.parentSchema as { description?: string })?.description
+      msg = `${path}: must be ${description ?? 'one of the allowed forms'}${describe(value, path)}`
+    } else if (e.keyword === 'enum') {
+      msg = `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}${describe(value, path)}`
+    } else if (e.keyword === 'propertyNames') {
+      msg = `${path}: ${JSON.stringify((e.params as { propertyName: string }).propertyName)} is not a valid header name`
+    } else if (e.keyword === 'pattern' && path.endsWith('.jwks')) {
+      msg = `${path}: must be an http(s) URL${describe(value, path)}`
+    } else {
+      msg = `${path}: ${e.message ?? 'is invalid'}${describe(value, path)}`
+    }
+    if (!out.includes(msg)) out.push(msg)
+  }
+  return out
+}
+
+/** Options error, naming every problem at once. */
+function invalid (problems: string[]): Error {
+  return new FJG_ERR_OPTION_INVALID(problems.join('; '))
+}
+
+/**
+ * Validates a (possibly partial) policy against the JSON Schema. Returns the
+ * list of problems, each naming its path; empty when valid.
+ */
+export function policyProblems (policy: unknown, prefix = ''): string[] {
+  if (policy === null || typeof policy !== 'object' || Array.isArray(policy)) {
+    return [`${prefix || '(policy)'}: must be an object or false${describe(policy, prefix)}`]
+  }
+  const { require: req, ...json } = policy as JwtPolicy
+  const problems: string[] = []
+  if (req !== undefined && typeof req !== 'function') {
+    problems.push(`${jsonPath(prefix, '/require')}: must be a function (request) => boolean`)
+  }
+  if (!validateSchema(json)) problems.push(...formatSchemaErrors(validateSchema.errors ?? [], prefix, json))
+  return problems
+}
+
+/** A route's partial policy over the inherited one, key by key; `false` switches it off. */
+export function mergePolicy (base: JwtPolicy | false | null | undefined, override: JwtPolicy | false | null | undefined): JwtPolicy | null {
+  if (override === false) return null
+  if (override === undefined || override === null) return base === false || base == null ? null : base
+  if (base === false || base == null) return override
+  return { ...base, ...override }
+}
+
+export interface CompileContext {
+  /** Option path prefix for messages: '' for the plugin, `routes[1].jwt` in the gateway. */
+  where?: string
+  /** Folder relative file paths resolve against (the preset's config folder). */
+  baseDir?: string
+  log?: RemoteLogger
+  /** Resources shared between the policies of one app: one fetcher per URL, one watcher per file. */
+  shared?: SharedResources
+}
+
+/** What the plugin runs per request; built once per distinct policy. */
+export interface CompiledPolicy {
+  readonly policy: Readonly<JwtPolicy>
+  readonly realm: string
+  readonly phase: 'access' | 'preaccess'
+  readonly optional: boolean
+  readonly tokenSources: readonly TokenSourceSpec[]
+  readonly extract: Extractor
+  readonly verify: Verify
+  readonly claimChecks: ReadonlyArray<{ check: Check, path: string }>
+  readonly headerChecks: ReadonlyArray<{ check: Check, path: string }>
+  readonly require: NonNullable<JwtPolicy['require']> | null
+  /** [header name, claim path segments] */
+  readonly claimHeaders: ReadonlyArray<readonly [string, readonly string[]]>
+  readonly joseHeaders: ReadonlyArray<readonly [string, readonly string[]]>
+  readonly payloadHeader: string | null
+  /** Every header this policy writes: removed from the inbound request first. */
+  readonly forwardedHeaders: readonly string[]
+  readonly forwardToken: boolean
+  readonly keyStore: KeyStore | null
+  readonly cacheSize: number
+}
+
+const warned = new Set<string>()
+/** One coded warning per process for each risky-but-legal setting. */
+function warnOnce (code: string, message: string): void {
+  if (warned.has(code)) return
+  warned.add(code)
+  process.emitWarning(message, { type: 'FastifyJwtGatewayWarning', code })
+}
+
+/**
+ * Key stores and revocation lists, shared by every policy of one app that
+ * names the same sources: ten routes over one JWKS URL make one fetcher.
+ */
+export class SharedResources {
+  private readonly stores = new Map<string, KeyStore>()
+  private readonly revocations = new Map<string, Revocation>()
+
+  keyStore (id: string, build: () => KeyStore): KeyStore {
+    let store = this.stores.get(id)
+    if (store === undefined) this.stores.set(id, (store = build()))
+    return store
+  }
+
+  revocation (id: string, build: () => Revocation): Revocation {
+    let r = this.revocations.get(id)
+    if (r === undefined) this.revocations.set(id, (r = build()))
+    return r
+  }
+
+  /** First load of every remote key set (bounded by each source's timeout). */
+  ready (): Promise<void> {
+    return Promise.all([...this.stores.values()].map((s) => s.start())).then(() => undefined)
+  }
+
+  status (): ReturnType<KeyStore['status']> {
+    return [...this.stores.values()].flatMap((s) => s.status())
+  }
+
+  close (): void {
+    for (const s of this.stores.values()) s.close()
+    for (const r of this.revocations.values()) r.close()
+    this.stores.clear()
+    this.revocations.clear()
+  }
+}
+
+function resolveFile (file: string, baseDir: string | undefined): string {
+  return isAbsolute(file) || baseDir === undefined ? file : resolve(baseDir, file)
+}
+
+/** Validates a whole policy and compiles it. Throws an FJG_ERR_OPTION_* naming every problem. */
+export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): CompiledPolicy {
+  const where = ctx.where ?? ''
+  const at = (key: string): string => jsonPath(where, '/' + key)
+  const problems = policyProblems(input, where)
+  if (problems.length > 0) throw invalid(problems)
+  // Copy before touching, freeze what was validated (fastify processOptions).
+  const policy: JwtPolicy = Object.freeze({ ...input })
+  const shared = ctx.shared ?? new SharedResources()
+  const log: RemoteLogger = ctx.log ?? { info () {}, warn () {}, error () {} }
+
+  const realm = policy.realm ?? DEFAULT_REALM
+  // RFC 6750 §3 / RFC 9110 quoted-string: no quote, backslash or control character.
+  // eslint-disable-next-line no-control-regex
+  if (/["\\\u0000-\u001f\u007f]/.test(realm)) problems.push(`${at('realm')}: must not contain quotes, backslashes or control characters`)
+
+  const sources = policy.token === undefined ? [DEFAULT_TOKEN_SOURCE] : ([] as string[]).concat(policy.token)
+  const tokenSources: TokenSourceSpec[] = []
+  sources.forEach((s, i) => {
+    try {
+      tokenSources.push(parseTokenSource(s))
+    } catch (err) {
+      problems.push(`${typeof policy.token === 'string' ? at('token') : `${at('token')}[${i}]`}: ${(err as Error).message}`)
+    }
+  })
+
+  const validateSig = policy.validateSig !== false
+  const local: KeyEntry[] = []
+  const remoteSpecs: Array<{ spec: Parameters<typeof createRemoteSource>[0], where: string }> = []
+  if (policy.secret !== undefined) {
+    const s = policy.secret
+    try {
+      const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s.base64, 'base64')
+      local.push(secretEntry(bytes, null, undefined, 'secret'))
+    } catch (err) {
+      problems.push(`${at('secret')}: ${(err as Error).message}`)
+    }
+  }
+  for (const [i, source] of (policy.keys ?? []).entries()) {
+    const here = `${at('keys')}[${i}]`
+    const kinds = (['file', 'jwk', 'jwks', 'keyval', 'issuer'] as const).filter((k) => k in source)
+    if (kinds.length !== 1) {
+      problems.push(`${here}: needs exactly one of "file", "jwk", "jwks", "keyval", "issuer"${kinds.length > 1 ? `, got ${kinds.join(' and ')}` : ''}`)
+      continue
+    }
+    const kind = kinds[0] as typeof kinds[number]
+    try {
+      if (kind === 'file') {
+        local.push(...fileEntries(resolveFile((source as { file: string }).file, ctx.baseDir)))
+      } else if (kind === 'jwk') {
+        const entry = jwkEntry((source as { jwk: unknown }).jwk, `${here}.jwk`)
+        if (entry === null) throw new KeyError('the JWK is not a signature key (use/key_ops)')
+        local.push(entry)
+      } else {
+        const s = source as { cacheTtl?: number, timeout?: number, cooldown?: number, maxStale?: number } & Record<string, string>
+        remoteSpecs.push({ spec: { kind, url: s[kind] as string, cacheTtl: s.cacheTtl, timeout: s.timeout, cooldown: s.cooldown, maxStale: s.maxStale }, where: `${here}.${kind}` })
+      }
+    } catch (err) {
+      problems.push(`${here}${kind === 'jwk' ? '.jwk' : `.${kind}`}: ${(err as Error).message}`)
+    }
+  }
+
+  // Algorithms: given, or derived from the keys. "none" is not in the schema's enum.
+  const derived = new Set<Algorithm>()
+  for (const e of local) for (const a of e.algorithms) derived.add(a)
+  if (remoteSpecs.length > 0) for (const a of ASYMMETRIC) derived.add(a)
+  let algorithms: Set<Algorithm>
+  if (policy.algorithms !== undefined) {
+    algorithms = new Set(policy.algorithms)
+    if (validateSig && remoteSpecs.length === 0) {
+      for (const a of algorithms) {
+        if (!derived.has(a)) problems.push(`${at('algorithms')}: no key can verify ${a}`)
+      }
+    }
+  } else {
+    algorithms = validateSig ? derived : new Set(ALGORITHMS)
+  }
+  if (validateSig && local.length === 0 && remoteSpecs.length === 0 && problems.length === 0) {
+    problems.push(`${where || '(policy)'}: no key to verify tokens with: give "secret" or "keys" (or "validateSig": false)`)
+  }
+
+  const compileChecks = (list: Requirement[] | undefined, key: string): Array<{ check: Check, path: string }> => {
+    const out: Array<{ check: Check, path: string }> = []
+    ;(list ?? []).forEach((req, i) => {
+      try {
+        out.push({ check: compileRequirement(req, `${at(key)}[${i}]`), path: formatPath(req.claim) })
+      } catch (err) {
+        problems.push((err as Error).message)
+      }
+    })
+    return out
+  }
+  const claimChecks = compileChecks(policy.requireClaims, 'requireClaims')
+  const headerChecks = compileChecks(policy.requireHeaders, 'requireHeaders')
+
+  const headerPairs = (map: Record<string, string | string[]> | undefined): Array<readonly [string, string[]]> =>
+    Object.entries(map ?? {}).map(([name, path]) => [name.toLowerCase(), splitPath(path)] as const)
+  const claimHeaders = headerPairs(policy.claimsToHeaders)
+  const joseHeaders = headerPairs(policy.joseHeadersToHeaders)
+  const payloadHeader = policy.payloadHeader?.toLowerCase() ?? null
+  const forwardedHeaders = [...new Set([
+    ...claimHeaders.map(([n]) => n),
+    ...joseHeaders.map(([n]) => n),
+    ...(payloadHeader === null ? [] : [payloadHeader])
+  ])]
+  for (const name of forwardedHeaders) {
+    if (tokenSources.some((t) => (t.kind === 'header' || t.kind === 'bearer') && t.name === name)) {
+      problems.push(`${where || '(policy)'}: header "${name}" is both a token source and a forwarded header`)
+    }
+  }
+
+  let revocation: Revocation | null = null
+  if (policy.revocation !== undefined && Object.keys(policy.revocation).length > 0) {
+    const files: Partial<Record<RevocationKind, string>> = {}
+    for (const [kind, file] of Object.entries(policy.revocation)) files[kind as RevocationKind] = resolveFile(file, ctx.baseDir)
+    try {
+      revocation = shared.revocation(JSON.stringify(files), () => new Revocation(files))
+    } catch (err) {
+      if (!(err instanceof RevocationError)) throw err
+      const kind = (Object.keys(files) as RevocationKind[]).find((k) => err.message.includes(files[k] as string)) ?? ''
+      problems.push(`${at('revocation')}${kind ? `.${kind}` : ''}: ${err.message}`)
+    }
+  }
+
+  if (problems.length > 0) throw invalid(problems)
+
+  let keyStore: KeyStore | null = null
+  if (validateSig) {
+    const id = JSON.stringify({ secret: policy.secret, keys: policy.keys, baseDir: ctx.baseDir })
+    try {
+      keyStore = shared.keyStore(id, () => {
+        const remote: RemoteKeySource[] = remoteSpecs.map(({ spec, where: w }) => {
+          try {
+            return createRemoteSource(spec, log)
+          } catch (err) {
+            throw new FJG_ERR_OPTION_KEY(`${w}: ${(err as Error).message}`)
+          }
+        })
+        return new KeyStore(local, remote)
+      })
+    } catch (err) {
+      if ((err as { code?: string }).code === 'FJG_ERR_OPTION_KEY') throw err
+      throw new FJG_ERR_OPTION_KEY(`${at('keys')}: ${(err as Error).message}`)
+    }
+  } else {
+    warnOnce('FJG_WARN_VALIDATE_SIG_OFF', '"validateSig": false — token signatures are NOT checked; anyone can forge a token')
+  }
+  if (policy.validateExp === false) {
+    warnOnce('FJG_WARN_VALIDATE_EXP_OFF', '"validateExp": false — expired tokens are accepted')
+  }
+
+  const cacheOpt = policy.cache
+  const cacheSize = cacheOpt === false ? 0 : (cacheOpt?.size ?? DEFAULT_CACHE_SIZE)
+  const cacheTtl = (cacheOpt === false ? 0 : (cacheOpt?.ttl ?? DEFAULT_CACHE_TTL)) * 1000
+  const toSet = (v: string | string[] | undefined): Set<string> | null => v === undefined ? null : new Set(([] as string[]).concat(v))
+
+  const { verify } = compileVerifier({
+    keyStore,
+    algorithms,
+    issuer: toSet(policy.issuer),
+    audience: toSet(policy.audience),
+    leeway: policy.leeway ?? DEFAULT_LEEWAY,
+    validateExp: policy.validateExp !== false,
+    maxTokenSize: policy.maxTokenSize ?? DEFAULT_MAX_TOKEN_SIZE,
+    cacheSize,
+    cacheTtl,
+    revocation
+  })
+
+  return Object.freeze({
+    policy,
+    realm,
+    phase: policy.phase ?? DEFAULT_PHASE,
+    optional: policy.optional === true,
+    tokenSources,
+    extract: compileExtractor(tokenSources),
+    verify,
+    claimChecks,
+    headerChecks,
+    require: policy.require ?? null,
+    claimHeaders,
+    joseHeaders,
+    payloadHeader,
+    forwardedHeaders,
+    forwardToken: policy.forwardToken !== false,
+    keyStore,
+    cacheSize
+  })
+}

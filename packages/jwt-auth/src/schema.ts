@@ -1,0 +1,132 @@
+// The JSON Schema of a policy: the one source the plugin validates with and the
+// preset publishes (schema.json). Key sources and secrets avoid `anyOf`, so every
+// error names one path with one message; the "exactly one of" rules that a
+// schema would express with `oneOf` are checked in policy.ts with clear text.
+
+export const ALGORITHMS = [
+  'HS256', 'HS384', 'HS512',
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'EdDSA'
+] as const
+
+export const OPERATORS = [
+  'eq', '!eq', 'gt', 'ge', 'lt', 'le',
+  'in', '!in', 'intersect', '!intersect', 'exists', '!exists'
+] as const
+
+const stringOrList = {
+  anyOf: [
+    { type: 'string', minLength: 1 },
+    { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }
+  ]
+}
+
+const path = {
+  description: 'Dot path (`a.b.c`) or a list of segments (for names that contain dots)',
+  anyOf: [
+    { type: 'string', minLength: 1 },
+    { type: 'array', items: { type: 'string' }, minItems: 1 }
+  ]
+}
+
+const requirement = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['claim', 'op'],
+  properties: {
+    claim: path,
+    op: { enum: OPERATORS },
+    value: {}
+  }
+}
+
+const headerMap = {
+  type: 'object',
+  description: 'Request header name → claim path',
+  propertyNames: { pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' },
+  additionalProperties: path
+}
+
+const keySource = {
+  type: 'object',
+  description: 'Exactly one of file, jwk, jwks, keyval, issuer',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: {
+    file: { type: 'string', minLength: 1, description: 'JWK, JWKS, keyval JSON or PEM file (auth_jwt_key_file)' },
+    jwk: { type: 'object', description: 'An inline JWK' },
+    jwks: { type: 'string', pattern: '^https?://', description: 'JWKS endpoint URL (auth_jwt_key_request)' },
+    keyval: { type: 'string', pattern: '^https?://', description: 'URL of a JSON object kid → key' },
+    issuer: { type: 'string', pattern: '^https?://', description: 'OpenID issuer: discovery → jwks_uri' },
+    cacheTtl: { type: 'number', exclusiveMinimum: 0, description: 'Seconds a fetched set is kept (default 600)' },
+    timeout: { type: 'number', exclusiveMinimum: 0, description: 'Milliseconds a fetch may take (default 5000)' },
+    cooldown: { type: 'number', minimum: 0, description: 'Seconds between refetches on an unknown kid (default 30)' },
+    maxStale: { type: 'number', minimum: 0, description: 'Seconds the last good set is served while the source fails (default 86400)' }
+  }
+}
+
+export const policySchema = {
+  $id: 'https://fastify-jwt-gateway.dev/schemas/policy.json',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    realm: { type: 'string', description: 'realm in WWW-Authenticate (auth_jwt "realm")' },
+    token: {
+      description: '"header:authorization" (Bearer), "header:<name>", "cookie:<name>", "query:<name>", or a list tried in order',
+      anyOf: [
+        { type: 'string', pattern: '^(header|cookie|query):.+$' },
+        { type: 'array', minItems: 1, items: { type: 'string', pattern: '^(header|cookie|query):.+$' } }
+      ]
+    },
+    secret: {
+      description: 'HMAC key: a UTF-8 string or { "base64": "..." } (jwt_secret)',
+      type: ['string', 'object'],
+      minLength: 1,
+      additionalProperties: false,
+      required: ['base64'],
+      properties: { base64: { type: 'string', minLength: 1 } }
+    },
+    keys: { type: 'array', items: keySource, description: 'Key sources, all combined' },
+    algorithms: { type: 'array', minItems: 1, items: { enum: ALGORITHMS }, description: 'Allowed algorithms; default: derived from the keys' },
+    issuer: { ...stringOrList, description: 'Allowed `iss` values (jwt_issuer)' },
+    audience: { ...stringOrList, description: 'Allowed `aud` values (jwt_audience)' },
+    leeway: { type: 'number', minimum: 0, description: 'Seconds of clock skew for exp and nbf (jwt_leeway)' },
+    validateExp: { type: 'boolean', description: 'Check exp and nbf (jwt_validate_exp); default true' },
+    validateSig: { type: 'boolean', description: 'Check the signature (jwt_validate_sig); default true' },
+    requireClaims: { type: 'array', items: requirement, description: 'jwt_require_claim' },
+    requireHeaders: { type: 'array', items: requirement, description: 'jwt_require_header' },
+    claimsToHeaders: { ...headerMap, description: 'Header name → claim path (jwt_claim + proxy_set_header)' },
+    joseHeadersToHeaders: { ...headerMap, description: 'Header name → JOSE header path (jwt_header)' },
+    payloadHeader: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header carrying the whole payload, base64url ($jwt_claims)' },
+    forwardToken: { type: 'boolean', description: 'Keep the token for the upstream; default true' },
+    revocation: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        sub: { type: 'string', minLength: 1 },
+        kid: { type: 'string', minLength: 1 },
+        jti: { type: 'string', minLength: 1 }
+      },
+      description: 'Revocation list files (jwt_revocation_list_sub / _kid)'
+    },
+    phase: { enum: ['access', 'preaccess'], description: 'access (preHandler, default) or preaccess (onRequest) (jwt_phase)' },
+    optional: { type: 'boolean', description: 'A missing token is fine; a bad one is still 401' },
+    cache: {
+      description: 'Verified-token cache: { size, ttl } or false',
+      anyOf: [
+        { const: false },
+        {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            size: { type: 'integer', minimum: 1 },
+            ttl: { type: 'number', exclusiveMinimum: 0 }
+          }
+        }
+      ]
+    },
+    maxTokenSize: { type: 'integer', minimum: 64, description: 'Bytes; longer tokens are refused before decoding (default 16384)' }
+  }
+} as const

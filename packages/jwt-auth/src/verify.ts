@@ -1,0 +1,306 @@
+import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
+import { TokenCache } from './cache.js'
+import {
+  FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_CRIT,
+  FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER, FJG_ERR_TOKEN_KEY_UNKNOWN,
+  FJG_ERR_TOKEN_KEYS_UNAVAILABLE, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_REVOKED, FJG_ERR_TOKEN_SIGNATURE,
+  FJG_ERR_TOKEN_TOO_LARGE, type FjgError
+} from './errors.js'
+import type { KeyStore } from './key-store.js'
+import type { KeyEntry } from './keys.js'
+import type { Revocation } from './revocation.js'
+import type { Algorithm, JsonValue, VerifiedJwt } from './types.js'
+
+export interface VerifierOptions {
+  /** Null when signatures are not checked (`validateSig: false`). */
+  keyStore: KeyStore | null
+  algorithms: ReadonlySet<Algorithm>
+  issuer: ReadonlySet<string> | null
+  audience: ReadonlySet<string> | null
+  /** Seconds. */
+  leeway: number
+  validateExp: boolean
+  maxTokenSize: number
+  cacheSize: number
+  /** Milliseconds. */
+  cacheTtl: number
+  revocation: Revocation | null
+}
+
+interface CacheEntry {
+  jwt: VerifiedJwt
+  /** ms since epoch after which the entry is dead: min(ttl, exp + leeway). */
+  until: number
+  /** The key that verified it: once it leaves its key set, the entry is dead too. */
+  key: KeyEntry | null
+}
+
+export type Verify = (token: string) => VerifiedJwt | Promise<VerifiedJwt>
+
+
+// RFC 7518 §3.4: an ECDSA JWS signature is R || S, each the size of the curve order.
+const ECDSA_SIZE: Partial<Record<Algorithm, number>> = { ES256: 32, ES384: 48, ES512: 66 }
+
+// base64url alphabet (RFC 4648 §5) as a lookup table: 1 = allowed character.
+const B64URL = new Uint8Array(128)
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1
+// Value of each character, to check that the unused low bits of the last one are zero.
+const B64VAL = new Uint8Array(128)
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('').forEach((c, i) => { B64VAL[c.charCodeAt(0)] = i })
+
+/**
+ * Canonical unpadded base64url (RFC 7515 §2, RFC 4648 §3.5): only the alphabet,
+ * no padding, a length that is not 1 mod 4, and zero unused bits in the last
+ * character. Node's decoder accepts all of these silently, so two different
+ * strings would decode to the same bytes: a token must have one spelling.
+ */
+export function isCanonicalBase64url (s: string, from: number, to: number): boolean {
+  const len = to - from
+  const rem = len & 3
+  if (rem === 1) return false
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 127 || B64URL[c] === 0) return false
+  }
+  if (rem === 0 || len === 0) return true
+  const last = B64VAL[s.charCodeAt(to - 1)] as number
+  // 2 chars carry 8 bits (4 unused), 3 chars carry 16 bits (2 unused).
+  return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
+}
+
+function isObject (v: unknown): v is Record<string, JsonValue> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+function deepFreeze<T> (v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v)
+    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k])
+  }
+  return v
+}
+
+/**
+ * fast-jwt's error codes → ours, keeping the original as `cause`. Anything
+ * unexpected is a signature failure: a client's token must never cause a 5xx.
+ */
+export function translateError (err: unknown): FjgError {
+  const code = (err as { code?: string })?.code
+  switch (code) {
+    case TokenError.codes.malformed:
+    case TokenError.codes.invalidPayload:
+    case TokenError.codes.invalidType:
+      return new FJG_ERR_TOKEN_MALFORMED('not a JWS compact serialization', { cause: err }) as FjgError
+    case TokenError.codes.invalidAlgorithm:
+      return new FJG_ERR_TOKEN_ALGORITHM({ cause: err }) as FjgError
+    case TokenError.codes.invalidCritHeader:
+      return new FJG_ERR_TOKEN_CRIT({ cause: err }) as FjgError
+    case TokenError.codes.expired:
+      return new FJG_ERR_TOKEN_EXPIRED({ cause: err }) as FjgError
+    case TokenError.codes.inactive:
+      return new FJG_ERR_TOKEN_INACTIVE({ cause: err }) as FjgError
+    case TokenError.codes.invalidClaimType:
+    case TokenError.codes.invalidClaimValue:
+      return new FJG_ERR_TOKEN_CLAIM_TYPE('of the token', { cause: err }) as FjgError
+    default:
+      return new FJG_ERR_TOKEN_SIGNATURE({ cause: err }) as FjgError
+  }
+}
+
+const malformed: (why: string) => FjgError = (why) => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError
+
+type Decoded = { header: Record<string, JsonValue>, payload: Record<string, JsonValue> }
+type RawVerify = (token: string) => { header: unknown, payload: unknown }
+
+/**
+ * Compiles a verifier: `verify(token)` returns the verified token, or a
+ * promise of it where a key set must be fetched first, or throws an FjgError.
+ */
+export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache: TokenCache<CacheEntry> | null } {
+  const { keyStore, algorithms, issuer, audience, validateExp, maxTokenSize, revocation } = opts
+  const leeway = opts.leeway
+  const cacheTtl = opts.cacheTtl
+  const cache = opts.cacheSize > 0 ? new TokenCache<CacheEntry>(opts.cacheSize) : null
+  const decodeOnly = createDecoder({ complete: true }) as unknown as RawVerify
+
+  // One fast-jwt verifier per key, built on first use and dropped with the key:
+  // fast-jwt re-parses a key given as a function on every call (TOOLCHAIN.md),
+  // so each verifier closes over one concrete key.
+  const verifiers = new WeakMap<KeyEntry, RawVerify>()
+  const verifierFor = (entry: KeyEntry): RawVerify => {
+    let v = verifiers.get(entry)
+    if (v === undefined) {
+      v = createVerifier({
+        key: entry.material,
+        algorithms: entry.algorithms.filter((a) => algorithms.has(a)),
+        complete: true,
+        cache: false,
+        // Time claims are ours (below): one behaviour for both validateSig modes.
+        ignoreExpiration: true,
+        ignoreNotBefore: true
+      }) as unknown as RawVerify
+      verifiers.set(entry, v)
+    }
+    return v
+  }
+
+  /** The claims fast-jwt does not check for us, and revocation; throws on failure. */
+  function checkClaims (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, nowSec: number): void {
+    const exp = payload.exp
+    const nbf = payload.nbf
+    if (exp !== undefined && typeof exp !== 'number') throw new FJG_ERR_TOKEN_CLAIM_TYPE('exp')
+    if (nbf !== undefined && typeof nbf !== 'number') throw new FJG_ERR_TOKEN_CLAIM_TYPE('nbf')
+    if (validateExp) {
+      // RFC 7519 §4.1.4: expired "on or after" exp.
+      if (exp !== undefined && nowSec >= exp + leeway) throw new FJG_ERR_TOKEN_EXPIRED()
+      if (nbf !== undefined && nowSec < nbf - leeway) throw new FJG_ERR_TOKEN_INACTIVE()
+    }
+    if (issuer !== null) {
+      const iss = payload.iss
+      if (typeof iss !== 'string' || !issuer.has(iss)) throw new FJG_ERR_TOKEN_ISSUER()
+    }
+    if (audience !== null) {
+      const aud = payload.aud
+      let ok = false
+      if (typeof aud === 'string') {
+        ok = audience.has(aud)
+      } else if (Array.isArray(aud)) {
+        for (let i = 0; i < aud.length && !ok; i++) ok = typeof aud[i] === 'string' && audience.has(aud[i] as string)
+      }
+      if (!ok) throw new FJG_ERR_TOKEN_AUDIENCE()
+    }
+    if (revocation !== null && revocation.revoked(header, payload)) throw new FJG_ERR_TOKEN_REVOKED()
+  }
+
+  function remember (token: string, decoded: Decoded, key: KeyEntry | null, nowMs: number): VerifiedJwt {
+    const jwt: VerifiedJwt = { token, header: decoded.header, payload: decoded.payload }
+    if (cache !== null) {
+      let until = nowMs + cacheTtl
+      const exp = decoded.payload.exp
+      if (validateExp && typeof exp === 'number') until = Math.min(until, (exp + leeway) * 1000)
+      // Shared between requests from now on: nobody may change it.
+      deepFreeze(jwt)
+      cache.set(token, { jwt, until, key })
+    }
+    return jwt
+  }
+
+  /** Signature check against the candidate keys, then the claims. */
+  function verifyWith (token: string, candidates: readonly KeyEntry[], nowMs: number): VerifiedJwt {
+    let lastError: unknown = null
+    for (let i = 0; i < candidates.length; i++) {
+      const entry = candidates[i] as KeyEntry
+      let decoded: { header: unknown, payload: unknown }
+      try {
+        decoded = verifierFor(entry)(token)
+      } catch (err) {
+        // A wrong key is a signature failure: try the next candidate.
+        if ((err as { code?: string }).code === TokenError.codes.invalidSignature) {
+          lastError = err
+          continue
+        }
+        throw translateError(err)
+      }
+      if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
+      const d = decoded as Decoded
+      checkClaims(d.header, d.payload, nowMs / 1000)
+      return remember(token, d, entry, nowMs)
+    }
+    throw new FJG_ERR_TOKEN_SIGNATURE(lastError === null ? undefined : { cause: lastError })
+  }
+
+  function noKey (): FjgError {
+    return (keyStore !== null && keyStore.degraded()
+      ? new FJG_ERR_TOKEN_KEYS_UNAVAILABLE()
+      : new FJG_ERR_TOKEN_KEY_UNKNOWN()) as FjgError
+  }
+
+  function verify (token: string): VerifiedJwt | Promise<VerifiedJwt> {
+    if (token.length > maxTokenSize) throw new FJG_ERR_TOKEN_TOO_LARGE(maxTokenSize)
+    const nowMs = Date.now()
+
+    if (cache !== null) {
+      const hit = cache.get(token)
+      if (hit !== undefined) {
+        if (nowMs < hit.until && (hit.key === null || hit.key.active)) {
+          // Revocation lists change while running: checked on every hit.
+          if (revocation !== null && revocation.revoked(hit.jwt.header, hit.jwt.payload)) throw new FJG_ERR_TOKEN_REVOKED()
+          return hit.jwt
+        }
+        cache.delete(token)
+      }
+    }
+
+    // Structure and header first, by hand: the kid and alg pick the key, and
+    // everything here must be rejected before any key or crypto is involved.
+    const dot1 = token.indexOf('.')
+    const dot2 = dot1 === -1 ? -1 : token.indexOf('.', dot1 + 1)
+    if (dot1 <= 0 || dot2 === -1 || token.indexOf('.', dot2 + 1) !== -1) throw malformed('a JWS has three parts')
+    if (dot2 === dot1 + 1) throw malformed('the payload is empty')
+    if (!isCanonicalBase64url(token, 0, dot1) || !isCanonicalBase64url(token, dot1 + 1, dot2) ||
+      !isCanonicalBase64url(token, dot2 + 1, token.length)) {
+      throw malformed('not canonical base64url')
+    }
+    let header: unknown
+    try {
+      header = JSON.parse(Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8'))
+    } catch {
+      throw malformed('the header is not JSON')
+    }
+    if (!isObject(header)) throw malformed('the header is not a JSON object')
+    const alg = header.alg
+    // "none" is never in `algorithms` (policy.ts refuses it), so it fails here in every spelling.
+    if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) throw new FJG_ERR_TOKEN_ALGORITHM()
+    // RFC 7515 §4.1.11: we understand no extension, so any `crit` makes the token invalid.
+    if (header.crit !== undefined) throw new FJG_ERR_TOKEN_CRIT()
+    const kid = header.kid
+    if (kid !== undefined && typeof kid !== 'string') throw malformed('"kid" is not a string')
+
+    if (keyStore === null) {
+      // validateSig: false — decode only (a start-up warning says so).
+      let decoded: { header: unknown, payload: unknown }
+      try {
+        decoded = decodeOnly(token)
+      } catch (err) {
+        throw translateError(err)
+      }
+      if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
+      const d = decoded as Decoded
+      checkClaims(d.header, d.payload, nowMs / 1000)
+      return remember(token, d, null, nowMs)
+    }
+
+    if (dot2 === token.length - 1) throw new FJG_ERR_TOKEN_SIGNATURE()
+    const ecSize = ECDSA_SIZE[alg as Algorithm]
+    if (ecSize !== undefined) {
+      // A zero r or s verifies everything in broken implementations
+      // (CVE-2022-21449): refuse it, and a wrong length, before any crypto.
+      const sig = Buffer.from(token.slice(dot2 + 1), 'base64url')
+      if (sig.length !== 2 * ecSize || isZero(sig, 0, ecSize) || isZero(sig, ecSize, 2 * ecSize)) {
+        throw new FJG_ERR_TOKEN_SIGNATURE()
+      }
+    }
+
+    const kidOrNull = (kid as string | undefined) ?? null
+    const candidates = keyStore.find(kidOrNull, alg as Algorithm)
+    if (candidates.length > 0) return verifyWith(token, candidates, nowMs)
+
+    // Nobody has this kid: a rotation we have not seen yet, or a forged kid.
+    // The store refetches within its cooldown; either way we never hang.
+    const pending = keyStore.refreshForKid(kidOrNull)
+    if (pending === null) throw noKey()
+    return pending.then(() => {
+      const again = keyStore.find(kidOrNull, alg as Algorithm)
+      if (again.length === 0) throw noKey()
+      return verifyWith(token, again, Date.now())
+    })
+  }
+
+  return { verify, cache }
+}
+
+function isZero (buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false
+  return true
+}
+
