@@ -1,1 +1,1 @@
-export {}
+export { createDemoUpstream, DEMO_LEADS, DEMO_EMPLOYEES, type DemoUpstreamOptions } from './demo-upstream.js'
