@@ -2,5 +2,5 @@
 
 module.exports = require('neostandard')({
   ts: true,
-  ignores: ['**/dist/**', '**/node_modules/**', '**/coverage/**', '**/.tap/**', '**/*.d.ts']
+  ignores: ['**/.scratch/**', '**/dist/**', '**/node_modules/**', '**/coverage/**', '**/.tap/**', '**/*.d.ts']
 })

@@ -24,7 +24,8 @@ export const DEFAULT_PHASE = 'access'
 // asked for explicitly there.
 const ASYMMETRIC: readonly Algorithm[] = ALGORITHMS.filter((a) => !a.startsWith('HS'))
 
-const ajv = new Ajv({ allErrors: true, strict: false })
+// verbose: errors carry their parent schema, whose description names the allowed forms.
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true })
 const validateSchema = ajv.compile(policySchema)
 
 /** `/keys/0/file` → `keys[0].file`, under an optional prefix (`routes[1].jwt`). */

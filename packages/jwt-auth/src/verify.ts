@@ -37,7 +37,6 @@ interface CacheEntry {
 
 export type Verify = (token: string) => VerifiedJwt | Promise<VerifiedJwt>
 
-
 // RFC 7518 §3.4: an ECDSA JWS signature is R || S, each the size of the curve order.
 const ECDSA_SIZE: Partial<Record<Algorithm, number>> = { ES256: 32, ES384: 48, ES512: 66 }
 
@@ -303,4 +302,3 @@ function isZero (buf: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (buf[i] !== 0) return false
   return true
 }
-
