@@ -1,0 +1,163 @@
+// Verifier micro-benchmarks: ops/s per algorithm for our compiled policy
+// (cache off, cache hits, cache misses) beside fast-jwt used bare and
+// @fastify/jwt's verifier, all in one process and one run. Every row is
+// printed with its ratio to the fast-jwt row doing the same kind of work, so
+// the figures survive a noisy, shared machine better than absolute numbers.
+//
+//   node benchmarks/verify.mjs [--time ms] [--algs HS256,ES256] [--quick] [--no-json]
+
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { compilePolicy } from '@fastify-jwt-gateway/jwt-auth'
+import fastifyJwt from '@fastify/jwt'
+import { createVerifier } from 'fast-jwt'
+import Fastify from 'fastify'
+import { Bench } from 'tinybench'
+import { ALGORITHMS, makeKey, mintPool } from './lib/keys.mjs'
+import { formatTable, stamp } from './lib/format.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+
+const { values: args } = parseArgs({
+  options: {
+    time: { type: 'string' },
+    algs: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'no-json': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false }
+  }
+})
+if (args.help) {
+  console.log('usage: node benchmarks/verify.mjs [--time ms per task] [--algs HS256,RS256,PS256,ES256,EdDSA] [--quick] [--no-json]')
+  process.exit(0)
+}
+
+const TIME = Number(args.time ?? (args.quick ? 250 : 1000))
+const algs = args.algs ? args.algs.split(',').map((s) => s.trim()) : ALGORITHMS
+for (const a of algs) if (!ALGORITHMS.includes(a)) throw new Error(`--algs: unknown algorithm ${a} (known: ${ALGORITHMS.join(', ')})`)
+
+// Distinct tokens: a pool larger than both caches (ours and fast-jwt's default
+// 1000 entries), walked in order, so every call under "distinct" is a miss —
+// FIFO and LRU both evict a token long before it comes round again.
+const POOL = 4096
+const MASK = POOL - 1
+// Each sample runs a batch of calls: a cache hit costs ~100 ns, less than the
+// timer reading tinybench takes around each sample.
+const BATCH = 256
+
+let sink = null
+
+function batched (fn, tokens) {
+  let i = 0
+  if (tokens.length === 1) {
+    const t = tokens[0]
+    return () => { for (let j = 0; j < BATCH; j++) sink = fn(t) }
+  }
+  return () => { for (let j = 0; j < BATCH; j++) sink = fn(tokens[i++ & MASK]) }
+}
+
+/** Checks a contender once, so a broken setup fails loudly instead of benchmarking errors. */
+function checked (name, fn, token) {
+  const out = fn(token)
+  if (out !== null && typeof out.then === 'function') throw new Error(`${name}: verify returned a promise for a local key`)
+  const sub = out.payload?.sub ?? out.sub
+  if (typeof sub !== 'string') throw new Error(`${name}: verify did not return the payload`)
+  return fn
+}
+
+async function contenders (key) {
+  const pool = mintPool(key, POOL)
+  const one = [pool[0]]
+  const bareOpts = { key: key.verifyKey, algorithms: [key.alg] }
+
+  const app = Fastify()
+  // @fastify/jwt as users register it: the key, default verify options (no cache).
+  await app.register(fastifyJwt, { secret: key.alg === 'HS256' ? key.verifyKey : { public: key.verifyKey } })
+  await app.ready()
+
+  const fjOff = createVerifier({ ...bareOpts, cache: false })
+  const fjHit = createVerifier({ ...bareOpts, cache: true })
+  const fjMiss = createVerifier({ ...bareOpts, cache: true })
+  const oursOff = compilePolicy({ ...key.policy, cache: false }).verify
+  const oursHit = compilePolicy(key.policy).verify
+  const oursMiss = compilePolicy(key.policy).verify
+  const fastifyJwtVerify = (t) => app.jwt.verify(t)
+
+  // [row name, tokens, fn, name of the fast-jwt row it is compared with]
+  const rows = [
+    ['fast-jwt bare, cache off', 'distinct', fjOff, null],
+    ['fast-jwt bare, cache on', 'repeated', fjHit, null],
+    ['fast-jwt bare, cache on', 'distinct', fjMiss, null],
+    ['jwt-auth, cache off', 'distinct', oursOff, 'fast-jwt bare, cache off/distinct'],
+    ['jwt-auth, cache on (hit)', 'repeated', oursHit, 'fast-jwt bare, cache on/repeated'],
+    ['jwt-auth, cache on (miss)', 'distinct', oursMiss, 'fast-jwt bare, cache on/distinct'],
+    ['@fastify/jwt verify', 'distinct', fastifyJwtVerify, 'fast-jwt bare, cache off/distinct']
+  ]
+  return {
+    rows: rows.map(([name, tokens, fn, base]) => ({
+      name, tokens, base, fn: batched(checked(name, fn, pool[1]), tokens === 'repeated' ? one : pool)
+    })),
+    close: () => app.close()
+  }
+}
+
+async function benchAlg (alg) {
+  const key = makeKey(alg)
+  const { rows, close } = await contenders(key)
+  const bench = new Bench({ time: TIME, warmupTime: Math.min(250, TIME / 2), throws: true })
+  for (const r of rows) bench.add(`${r.name}/${r.tokens}`, r.fn)
+  await bench.run()
+  await close()
+  const opsByName = new Map()
+  const out = []
+  for (const r of rows) {
+    const task = bench.getTask(`${r.name}/${r.tokens}`)
+    const res = task.result
+    // Each sample is BATCH calls; latency.mean is ms per sample.
+    const ops = (BATCH * 1000) / res.latency.mean
+    opsByName.set(`${r.name}/${r.tokens}`, ops)
+    out.push({ alg, contender: r.name, tokens: r.tokens, ops, rme: res.latency.rme, base: r.base })
+  }
+  for (const o of out) {
+    o.ratio = o.base === null ? 1 : o.ops / opsByName.get(o.base)
+  }
+  return out
+}
+
+const results = []
+console.log(`verifier micro-benchmarks: ${TIME} ms per task, ${BATCH} calls per sample, pool of ${POOL} distinct tokens; node ${process.version}`)
+for (const alg of algs) {
+  process.stdout.write(`  ${alg}...`)
+  const rows = await benchAlg(alg)
+  process.stdout.write(' done\n')
+  results.push(...rows)
+}
+
+console.log()
+console.log(formatTable(
+  ['alg', 'contender', 'tokens', 'ops/s', '±%', '× fast-jwt'],
+  results.map((r) => [
+    r.alg, r.contender, r.tokens,
+    Math.round(r.ops).toLocaleString('en-US'),
+    r.rme.toFixed(1),
+    r.base === null ? '(base)' : r.ratio.toFixed(2)
+  ]),
+  { right: [3, 4, 5], groupBy: 0 }
+))
+console.log(`
+× fast-jwt: ops/s divided by the fast-jwt bare row doing the same work in the same run
+(cache off → "cache off/distinct", hits → "cache on/repeated", misses → "cache on/distinct").
+"distinct" walks ${POOL} tokens, more than any cache here holds: every call is a miss.`)
+
+if (!args['no-json']) {
+  const dir = join(here, 'results')
+  mkdirSync(dir, { recursive: true })
+  const file = join(dir, `verify-${stamp()}.json`)
+  writeFileSync(file, JSON.stringify({
+    kind: 'verify', date: new Date().toISOString(), node: process.version, timeMs: TIME, batch: BATCH, pool: POOL,
+    results: results.map(({ alg, contender, tokens, ops, rme, base, ratio }) => ({ alg, contender, tokens, ops: Math.round(ops), rme, base, ratio }))
+  }, null, 2) + '\n')
+  console.log(`\nresults: ${file}`)
+}
