@@ -1,0 +1,30 @@
+// Type tests of the public API: this file must typecheck (pnpm typecheck), and
+// the @ts-expect-error lines must stay errors.
+import t from 'tap'
+import Fastify, { type FastifyRequest } from 'fastify'
+import jwtAuth, { type JwtPolicy, type VerifiedJwt } from '../src/index.js'
+import { SECRET } from './helpers/app.js'
+
+t.test('types', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  const policy: JwtPolicy = {
+    secret: SECRET,
+    requireClaims: [{ claim: 'role', op: 'eq', value: 'admin' }],
+    require: (request: FastifyRequest) => request.jwt !== null
+  }
+  // @ts-expect-error: unknown operator
+  const bad: JwtPolicy = { requireClaims: [{ claim: 'x', op: 'like' }] }
+  t.ok(bad)
+  // @ts-expect-error: leeway is a number of seconds
+  const bad2: JwtPolicy = { leeway: '5' }
+  t.ok(bad2)
+  await app.register(jwtAuth, policy)
+  app.get('/', { config: { jwt: { audience: 'x' } } }, async (request) => {
+    const jwt: VerifiedJwt | null = request.jwt
+    return { sub: jwt?.payload.sub }
+  })
+  app.get('/open', { config: { jwt: false } }, async () => 'ok')
+  await app.ready()
+  t.type(app.jwtAuth.keyStatus(), Array)
+})
