@@ -1,0 +1,69 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { checkCommand } from './check.js'
+import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { COMMANDS, commandHelp, mainHelp, parseArgsOptions } from './help.js'
+import { startCommand } from './start.js'
+
+export interface Io {
+  stdout: NodeJS.WritableStream
+  stderr: NodeJS.WritableStream
+}
+
+export function version (): string {
+  // dist/cli.js → ../package.json; read at run time so the build needs no JSON import.
+  return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version
+}
+
+function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: false, strict: true }).values
+  } catch (err) {
+    // parseArgs says what is wrong ("Unknown option '--prot'"); add where to look.
+    throw new UserError(FJG_ERR_CLI_USAGE, `${(err as Error).message}\nRun \`fastify-jwt-gateway ${command} --help\` for usage.`)
+  }
+}
+
+async function run (argv: string[], io: Io): Promise<number | undefined> {
+  const [first, ...rest] = argv
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? rest[0] : undefined
+    if (topic !== undefined && topic in COMMANDS) io.stdout.write(commandHelp(COMMANDS[topic as keyof typeof COMMANDS]))
+    else io.stdout.write(mainHelp(version()))
+    return 0
+  }
+  if (first === '--version' || first === '-v') {
+    io.stdout.write(`${version()}\n`)
+    return 0
+  }
+  if (!(first in COMMANDS)) {
+    throw new UserError(FJG_ERR_CLI_USAGE, `unknown command '${first}'\nRun \`fastify-jwt-gateway --help\` for the commands.`)
+  }
+  const command = first as keyof typeof COMMANDS
+  const values = parse(command, rest)
+  if (values.help === true) {
+    io.stdout.write(commandHelp(COMMANDS[command]))
+    return 0
+  }
+  if (command === 'check') return checkCommand(values as { config?: string }, io.stdout)
+  return startCommand(values as { config?: string, host?: string, port?: string })
+}
+
+/**
+ * The CLI: `bin/fastify-jwt-gateway.js` calls this with process.argv.slice(2).
+ * Resolves with the exit code, or undefined while `start` keeps running. A user
+ * error prints its message, never a stack, and resolves 1.
+ */
+export async function main (argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number | undefined> {
+  try {
+    return await run(argv, io)
+  } catch (err) {
+    if (err instanceof UserError) {
+      io.stderr.write(`fastify-jwt-gateway: ${err.message}\n`)
+    } else {
+      io.stderr.write(`fastify-jwt-gateway: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`)
+    }
+    return 1
+  }
+}

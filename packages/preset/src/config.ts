@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
+import { findJsonSyntaxError } from './json-text.js'
+import {
+  FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError
+} from './errors.js'
+import { gatewayConfigProblems, type GatewayConfig } from './gateway.js'
+
+// The config loader is a pipeline (platformatic foundation/lib/configuration.js):
+// read → ${ENV} placeholders → validate → resolve paths. Each step reports every
+// problem it finds at once; building (which reads key and revocation files)
+// is the last step, in build.ts.
+
+export const DEFAULT_CONFIG_FILE = 'gateway.json'
+
+/** A config after the pipeline, with the folder its relative paths were resolved against. */
+export interface LoadedConfig {
+  file: string
+  baseDir: string
+  config: GatewayConfig
+}
+
+/** `a.b[0].c` from a list of keys and indexes. */
+export function formatPath (parts: ReadonlyArray<string | number>): string {
+  let out = ''
+  for (const p of parts) {
+    if (typeof p === 'number') out += `[${p}]`
+    else if (/^[A-Za-z_$][\w$]*$/.test(p)) out += out === '' ? p : `.${p}`
+    else out += `[${JSON.stringify(p)}]`
+  }
+  return out === '' ? '(config)' : out
+}
+
+/** Reads and parses the file; a syntax error names its line and column. */
+export function readConfigFile (file: string): unknown {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : (err as Error).message
+    throw new UserError(FJG_ERR_CONFIG_READ, `${file}: cannot read the config: ${why}`)
+  }
+  // Editors on Windows like to start UTF-8 files with a BOM; JSON.parse does not.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    const where = findJsonSyntaxError(text)
+    if (where === null) throw new UserError(FJG_ERR_CONFIG_SYNTAX, `${file}: invalid JSON: ${(err as Error).message}`)
+    throw new UserError(FJG_ERR_CONFIG_SYNTAX, `${file}:${where.line}:${where.column}: invalid JSON: ${where.message}`)
+  }
+}
+
+const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+/**
+ * Replaces `${NAME}` in every string of the document with the environment's
+ * value (`$${NAME}` stays literally `${NAME}`). Every missing name is reported
+ * at once, with the paths that use it.
+ */
+export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.env, file = 'config'): unknown {
+  const missing = new Map<string, string[]>()
+  const walk = (value: unknown, path: Array<string | number>): unknown => {
+    if (typeof value === 'string') {
+      if (!value.includes('${')) return value
+      return value.replace(PLACEHOLDER, (whole, escaped: string, name: string) => {
+        if (escaped === '$') return whole.slice(1)
+        const v = env[name]
+        if (v !== undefined) return v
+        const at = formatPath(path)
+        const list = missing.get(name)
+        if (list === undefined) missing.set(name, [at])
+        else if (!list.includes(at)) list.push(at)
+        return whole
+      })
+    }
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i]))
+    if (value !== null && typeof value === 'object') {
+      const out: Record<string, unknown> = {}
+      for (const [k, v] of Object.entries(value)) out[k] = walk(v, [...path, k])
+      return out
+    }
+    return value
+  }
+  const out = walk(doc, [])
+  if (missing.size > 0) {
+    const lines = [...missing].map(([name, at]) => `${at.join(', ')}: environment variable ${name} is not set`)
+    throw new UserError(FJG_ERR_CONFIG_ENV, `${file}: ${missing.size === 1 ? 'an environment variable is' : `${missing.size} environment variables are`} not set: ${[...missing.keys()].join(', ')}`, lines)
+  }
+  return out
+}
+
+/** Schema and policy problems, every one as `path: message`. */
+export function validateConfig (doc: unknown, file = 'config'): GatewayConfig {
+  const problems = gatewayConfigProblems(doc)
+  if (problems.length > 0) throw new UserError(FJG_ERR_CONFIG_INVALID, `${file}: invalid configuration`, problems)
+  return doc as GatewayConfig
+}
+
+type PolicyLike = { keys?: Array<Record<string, unknown>>, revocation?: Record<string, string> } & Record<string, unknown>
+
+function resolvePolicy (policy: unknown, baseDir: string): unknown {
+  if (policy === null || typeof policy !== 'object') return policy
+  const p = { ...(policy as PolicyLike) }
+  const abs = (f: string): string => isAbsolute(f) ? f : resolve(baseDir, f)
+  if (Array.isArray(p.keys)) {
+    p.keys = p.keys.map((k) => typeof k?.file === 'string' ? { ...k, file: abs(k.file) } : k)
+  }
+  if (p.revocation !== undefined && p.revocation !== null && typeof p.revocation === 'object') {
+    const r: Record<string, string> = {}
+    for (const [kind, f] of Object.entries(p.revocation)) r[kind] = typeof f === 'string' ? abs(f) : f
+    p.revocation = r
+  }
+  return p
+}
+
+/** A copy where relative key and revocation files are absolute, against `baseDir`. */
+export function resolveConfigPaths (config: GatewayConfig, baseDir: string): GatewayConfig {
+  const out = { ...config } as GatewayConfig
+  if (out.jwt !== undefined) out.jwt = resolvePolicy(out.jwt, baseDir) as GatewayConfig['jwt']
+  out.routes = config.routes.map((r) => r.jwt === undefined ? r : { ...r, jwt: resolvePolicy(r.jwt, baseDir) as typeof r.jwt })
+  return out
+}
+
+/** read → env → validate → resolve paths. Throws a UserError naming every problem. */
+export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const abs = resolve(file)
+  const baseDir = dirname(abs)
+  const raw = readConfigFile(file)
+  const substituted = substituteEnv(raw, env, file)
+  const config = validateConfig(substituted, file)
+  return { file, baseDir, config: resolveConfigPaths(config, baseDir) }
+}

@@ -1,0 +1,94 @@
+import type { FastifyInstance } from 'fastify'
+import { FJG_ERR_CONFIG_INVALID, FJG_ERR_LISTEN, UserError } from './errors.js'
+import { buildGateway, type GatewayConfig } from './gateway.js'
+import { loggerOptions } from './logging.js'
+
+export const DEFAULT_HOST = '127.0.0.1'
+export const DEFAULT_PORT = 8080
+export const DEFAULT_HEALTH_PATH = '/__gateway/health'
+
+// Messages from the jwt-auth plugin join problems with "; " after a headline
+// ("Invalid jwt policy: a: x; b: y"); split them back into one line each.
+const HEADLINE = /^Invalid jwt (policy|key): /
+const NEXT_PROBLEM = /; (?=(?:\(policy\)|[A-Za-z_$][\w$]*(?:\[[^\]]*\]|\.[\w$-]+)*|[A-Z]+(?:,[A-Z]+)* \/\S*): )/
+
+/** The lines of a build error's message. */
+export function problemLines (message: string): string[] {
+  return message.replace(HEADLINE, '').split(NEXT_PROBLEM).map((s) => s.trim()).filter((s) => s !== '')
+}
+
+/** Option mistakes found while building (key files, revocation files, routes): user errors, not crashes. */
+export function isConfigError (err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code
+  return typeof code === 'string' && (code.startsWith('FJG_ERR_') || code.startsWith('FST_ERR_'))
+}
+
+export interface BuildServerOptions {
+  /** Folder relative file paths resolve against. */
+  baseDir?: string
+  /** Label for messages: the config file, or "demo". */
+  source?: string
+  /** false: no logs (check). Default: pino at the config's level. */
+  logger?: boolean
+}
+
+/**
+ * Builds the gateway from a validated config: the redacting logger, the health
+ * route. Not listening. A problem in key or revocation files is a UserError.
+ */
+export async function buildServer (config: GatewayConfig, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
+  let app: FastifyInstance
+  try {
+    app = await buildGateway(config, {
+      ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
+      logger: opts.logger === false ? false : loggerOptions(config)
+    })
+  } catch (err) {
+    if (!isConfigError(err)) throw err
+    // The gateway's GatewayConfigError lists its problems; jwt-auth's option errors join them in the message.
+    const listed = (err as { problems?: unknown }).problems
+    const problems = Array.isArray(listed) ? listed.map(String) : problemLines((err as Error).message)
+    throw new UserError(FJG_ERR_CONFIG_INVALID, `${opts.source ?? 'config'}: invalid configuration`, problems)
+  }
+  addHealthRoute(app, config.server?.healthPath ?? DEFAULT_HEALTH_PATH)
+  return app
+}
+
+interface KeyStatusSource { jwtAuth?: { keyStatus (): unknown[] } }
+
+/** GET <path>: 200 with the status of every key source, unless the gateway already serves it. */
+export function addHealthRoute (app: FastifyInstance, path: string): void {
+  if (app.hasRoute({ method: 'GET', url: path })) return
+  const started = Date.now()
+  app.get(path, { config: { jwt: false } as never, logLevel: 'warn' }, function health () {
+    const keys = (app as unknown as KeyStatusSource).jwtAuth?.keyStatus() ?? []
+    return { status: 'ok', uptime: Math.round((Date.now() - started) / 1000), pid: process.pid, keys }
+  })
+}
+
+/** `http://host:port` as a client would type it. */
+export function urlOf (host: string, port: number): string {
+  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host
+  return `http://${h}:${port}`
+}
+
+/** Listens; logs one line with the address. Address errors become UserErrors. */
+export async function listen (app: FastifyInstance, host: string, port: number): Promise<{ url: string, port: number }> {
+  try {
+    await app.listen({ host, port, listenTextResolver: (address) => `fastify-jwt-gateway listening on ${address}` })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const why = code === 'EADDRINUSE'
+      ? 'the address is already in use'
+      : code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges)'
+        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+          ? 'no such local address'
+          : null
+    if (why === null) throw err
+    throw new UserError(FJG_ERR_LISTEN, `cannot listen on ${host}:${port}: ${why}`)
+  }
+  const address = app.server.address()
+  const actual = typeof address === 'object' && address !== null ? address.port : port
+  return { url: urlOf(host, actual), port: actual }
+}

@@ -1,0 +1,158 @@
+import cluster from 'node:cluster'
+import { existsSync } from 'node:fs'
+import { resolve } from 'node:path'
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import { runPrimary, SHUTDOWN_MESSAGE, workerCount } from './cluster.js'
+import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
+import { demoBanner, prepareDemo, type Demo } from './demo.js'
+import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import type { GatewayConfig } from './gateway.js'
+import { buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server.js'
+
+/** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
+export const DEFAULT_GRACE_DELAY = 10_000
+
+export interface StartOptions {
+  /** Config file; default ./gateway.json when it exists, else the demo. */
+  config?: string
+  /** An already loaded config (skips reading `config`). */
+  loaded?: LoadedConfig
+  /** Folder where ./gateway.json is looked for; default process.cwd(). */
+  cwd?: string
+  host?: string
+  port?: number
+  env?: NodeJS.ProcessEnv
+  /** Where the demo prints its curl lines; default stdout. */
+  out?: { write (text: string): unknown }
+}
+
+export interface RunningGateway {
+  app: FastifyInstance
+  /** `http://host:port`, with the real port. */
+  url: string
+  port: number
+  config: GatewayConfig
+  /** The config file, or 'demo'. */
+  source: string
+  demo: Demo | null
+  /** Stops listening, lets requests in flight finish, stops the demo upstream. */
+  close (): Promise<void>
+}
+
+/** The config file `start` uses: --config, else ./gateway.json if present, else null (demo). */
+export function resolveConfigFile (config: string | undefined, cwd = process.cwd()): string | null {
+  if (config !== undefined) return config
+  const local = resolve(cwd, DEFAULT_CONFIG_FILE)
+  return existsSync(local) ? local : null
+}
+
+/** Loads, builds and listens; returns the running gateway (signals are the caller's business). */
+export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
+  const file = opts.loaded?.file ?? resolveConfigFile(opts.config, opts.cwd)
+  let loaded: LoadedConfig | null = opts.loaded ?? null
+  let demo: Demo | null = null
+  if (loaded === null && file !== null) loaded = loadConfig(file, opts.env)
+  const base = loaded?.config.server ?? {}
+  const host = opts.host ?? base.host ?? DEFAULT_HOST
+  const port = opts.port ?? base.port ?? DEFAULT_PORT
+  let config: GatewayConfig
+  if (loaded === null) {
+    demo = await prepareDemo(host, port)
+    config = demo.config
+  } else {
+    config = { ...loaded.config, server: { ...base, host, port } }
+  }
+
+  const stopDemo = async (): Promise<void> => { await demo?.upstream.close() }
+  let app: FastifyInstance
+  try {
+    app = await buildServer(config, { source: file ?? 'demo', ...(loaded === null ? {} : { baseDir: loaded.baseDir }) })
+  } catch (err) {
+    await stopDemo()
+    throw err
+  }
+  const close = async (): Promise<void> => {
+    try {
+      await app.close()
+    } finally {
+      await stopDemo()
+    }
+  }
+  let where: { url: string, port: number }
+  try {
+    where = await listen(app, host, port)
+  } catch (err) {
+    await close()
+    throw err
+  }
+  if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(where.url, demo))
+  return { app, url: where.url, port: where.port, config, source: file ?? 'demo', demo, close }
+}
+
+/**
+ * SIGTERM/SIGINT (and fatal errors) close the gateway through close-with-grace:
+ * requests in flight finish, then the process exits 0. In a cluster worker the
+ * primary relays the signal as a message, so a Ctrl-C that reaches both does
+ * not count as a "second signal" (which close-with-grace answers with exit 1).
+ */
+export function handleSignals (running: RunningGateway, graceDelay = DEFAULT_GRACE_DELAY): void {
+  const log = running.app.log
+  const worker = cluster.isWorker
+  const grace = closeWithGrace({
+    delay: graceDelay,
+    logger: { error: (msg: unknown) => log.error(msg) },
+    ...(worker ? { skip: ['SIGINT', 'SIGTERM'] } : {})
+  }, async ({ signal, err }) => {
+    if (err !== undefined) log.error({ err }, 'fatal error: closing')
+    else log.info(`${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
+    await running.close()
+    log.info('closed')
+  })
+  if (worker) {
+    let closing = false
+    const once = (): void => {
+      if (closing) return
+      closing = true
+      grace.close()
+    }
+    process.on('SIGINT', once)
+    process.on('SIGTERM', once)
+    process.on('message', (m) => { if (m === SHUTDOWN_MESSAGE) once() })
+    // The primary is gone: nobody would replace or stop this worker.
+    process.on('disconnect', once)
+  }
+}
+
+function parsePort (value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || n > 65535) throw new UserError(FJG_ERR_CLI_USAGE, `--port must be a port number from 0 to 65535, got '${value}'`)
+  return n
+}
+
+/** `start`: one process, or a cluster primary when server.workers > 1. Resolves only when done. */
+export async function startCommand (values: { config?: string, host?: string, port?: string }): Promise<number | undefined> {
+  const port = parsePort(values.port)
+  const file = resolveConfigFile(values.config)
+  const loaded = file === null ? undefined : loadConfig(file)
+  const workers = workerCount(loaded?.config.server?.workers)
+  if (cluster.isPrimary && loaded !== undefined && workers > 1) {
+    // Check everything once here, so a bad key file is reported once, not by every worker.
+    const probe = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: loaded.file })
+    await probe.close()
+    const host = values.host ?? loaded.config.server?.host ?? DEFAULT_HOST
+    return runPrimary({
+      workers,
+      graceDelay: DEFAULT_GRACE_DELAY,
+      describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port)} (${workers} workers)`
+    })
+  }
+  const running = await start({
+    ...(loaded === undefined ? {} : { loaded }),
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(port === undefined ? {} : { port })
+  })
+  handleSignals(running)
+  return undefined
+}
