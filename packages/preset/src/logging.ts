@@ -52,7 +52,7 @@ export function redactUrl (url: string, names: ReadonlySet<string>): string {
     changed = true
     return `${pair.slice(0, eq)}=${REDACTED}`
   })
-  return changed ? `${url.slice(0, q + 1)}${parts.join('&')}` : url
+  return changed ? `${url.slice(0, q + 1)}${parts.join('&')}${hash === -1 ? '' : url.slice(hash)}` : url
 }
 
 interface RawRequestLike {
