@@ -59,8 +59,11 @@ function algorithmsOf (kty: KeyEntry['kty'], key: KeyObject | null, alg: unknown
 function ktyOf (key: KeyObject): KeyEntry['kty'] {
   switch (key.asymmetricKeyType) {
     case 'rsa':
-    case 'rsa-pss':
       return 'RSA'
+    case 'rsa-pss':
+      // An id-RSASSA-PSS SPKI: fast-jwt cannot use it, so it would load here and
+      // then fail every token with a bare 401. Refused at start instead.
+      throw new KeyError('unsupported key type \'rsa-pss\' (an RSASSA-PSS SPKI); give the RSA public key as an ordinary SPKI or PKCS#1 PEM, or a JWK')
     case 'ec':
       return 'EC'
     case 'ed25519':
@@ -194,13 +197,17 @@ export function fileEntries (file: string): KeyEntry[] {
   } catch (err) {
     throw new KeyError(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
-  const trimmed = text.trimStart()
-  if (trimmed.startsWith('-----BEGIN')) return pemEntries(text, null, file)
+  // RFC 7468 §2: text may precede the PEM boundary (openssl's "Bag Attributes",
+  // `x509 -text` output). A JSON key document starts with "{".
+  if (!text.trimStart().startsWith('{') && text.includes('-----BEGIN')) return pemEntries(text, null, file)
   let doc: unknown
   try {
     doc = JSON.parse(text)
   } catch (err) {
-    throw new KeyError(`'${file}' is neither PEM nor valid JSON: ${(err as Error).message}`)
+    // V8's JSON.parse message quotes the text around the fault ("my-super-s"...);
+    // a key file holds secrets, so only the position is kept.
+    const at = /at position (\d+)/.exec((err as Error).message)
+    throw new KeyError(`'${file}' is neither PEM nor valid JSON${at === null ? '' : ` (error at position ${at[1]})`}`)
   }
   const entries = jsonEntries(doc, file)
   if (entries.length === 0) throw new KeyError(`'${file}' holds no signature key`)
