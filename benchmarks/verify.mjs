@@ -47,15 +47,16 @@ const MASK = POOL - 1
 // timer reading tinybench takes around each sample.
 const BATCH = 256
 
-let sink = null
+// Results land here so the optimiser cannot drop the calls.
+const sink = { value: null }
 
 function batched (fn, tokens) {
   let i = 0
   if (tokens.length === 1) {
     const t = tokens[0]
-    return () => { for (let j = 0; j < BATCH; j++) sink = fn(t) }
+    return () => { for (let j = 0; j < BATCH; j++) sink.value = fn(t) }
   }
-  return () => { for (let j = 0; j < BATCH; j++) sink = fn(tokens[i++ & MASK]) }
+  return () => { for (let j = 0; j < BATCH; j++) sink.value = fn(tokens[i++ & MASK]) }
 }
 
 /** Checks a contender once, so a broken setup fails loudly instead of benchmarking errors. */
@@ -156,7 +157,12 @@ if (!args['no-json']) {
   mkdirSync(dir, { recursive: true })
   const file = join(dir, `verify-${stamp()}.json`)
   writeFileSync(file, JSON.stringify({
-    kind: 'verify', date: new Date().toISOString(), node: process.version, timeMs: TIME, batch: BATCH, pool: POOL,
+    kind: 'verify',
+    date: new Date().toISOString(),
+    node: process.version,
+    timeMs: TIME,
+    batch: BATCH,
+    pool: POOL,
     results: results.map(({ alg, contender, tokens, ops, rme, base, ratio }) => ({ alg, contender, tokens, ops: Math.round(ops), rme, base, ratio }))
   }, null, 2) + '\n')
   console.log(`\nresults: ${file}`)

@@ -1,0 +1,144 @@
+// Child processes of a benchmark run: every server runs in its own process,
+// registered here so that each one is stopped when it is no longer needed,
+// when the run fails, and on SIGINT/SIGTERM. Only the processes started here
+// are ever signalled, by their pid.
+
+import { fork, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { createServer } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const here = dirname(fileURLToPath(import.meta.url))
+export const SERVER_SCRIPT = join(here, '..', 'server.mjs')
+
+const live = new Set()
+let hooked = false
+
+function hookSignals () {
+  if (hooked) return
+  hooked = true
+  const onSignal = (signal) => {
+    process.stderr.write(`\n${signal}: stopping ${live.size} child process(es)\n`)
+    stopAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  // Last resort on any exit path (uncaught error, process.exit): synchronous kill.
+  process.once('exit', () => {
+    for (const c of live) {
+      try { c.proc.kill('SIGKILL') } catch {}
+    }
+  })
+}
+
+function track (name, proc) {
+  hookSignals()
+  const child = { name, proc, stderr: '', exited: false }
+  proc.stderr?.setEncoding('utf8')
+  proc.stderr?.on('data', (d) => {
+    // Keep the tail only: enough to explain a failure.
+    child.stderr = (child.stderr + d).slice(-8192)
+  })
+  proc.once('exit', () => {
+    child.exited = true
+    live.delete(child)
+  })
+  live.add(child)
+  return child
+}
+
+/**
+ * Forks server.mjs, sends it `spec`, and resolves with `{ child, port }` once it
+ * listens on 127.0.0.1. `execArgv` adds Node flags (--cpu-prof for --profile).
+ */
+export async function startServer (name, spec, { execArgv = [], timeout = 20_000 } = {}) {
+  const proc = fork(SERVER_SCRIPT, [name], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    execArgv: [...process.execArgv.filter((a) => !a.startsWith('--cpu-prof')), ...execArgv]
+  })
+  const child = track(name, proc)
+  proc.send({ cmd: 'start', spec })
+  const ready = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: not listening after ${timeout} ms`)), timeout)
+    proc.on('message', (m) => {
+      if (m?.ready) {
+        clearTimeout(timer)
+        resolve(m.port)
+      } else if (m?.error) {
+        clearTimeout(timer)
+        reject(new Error(`${name}: ${m.error}`))
+      }
+    })
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`${name}: exited (${signal ?? code}) before listening\n${child.stderr}`))
+    })
+  })
+  try {
+    return { child, port: await ready }
+  } catch (err) {
+    await stop(child)
+    throw err
+  }
+}
+
+/** Asks a server child something over IPC (`rss`); resolves with its answer. */
+export function ask (child, cmd, timeout = 10_000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.proc.off('message', onMessage)
+      reject(new Error(`${child.name}: no answer to ${cmd}`))
+    }, timeout)
+    function onMessage (m) {
+      if (m?.answer !== cmd) return
+      clearTimeout(timer)
+      child.proc.off('message', onMessage)
+      resolve(m.value)
+    }
+    child.proc.on('message', onMessage)
+    child.proc.send({ cmd })
+  })
+}
+
+/** Spawns a non-Node server (nginx) in the foreground, tracked like the others. */
+export function spawnTracked (name, command, args, opts = {}) {
+  const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts })
+  return track(name, proc)
+}
+
+/**
+ * Stops one child: a polite "stop" over IPC (the server closes and exits, so
+ * --cpu-prof can write its profile), then SIGTERM, then SIGKILL.
+ */
+export async function stop (child, { grace = 3000 } = {}) {
+  if (child.exited) return
+  const exited = once(child.proc, 'exit').catch(() => {})
+  // Unref'd: a timer left over once the child is gone must not hold the run open.
+  const wait = (ms) => Promise.race([exited.then(() => true), new Promise((resolve) => setTimeout(resolve, ms, false).unref())])
+  if (child.proc.connected) {
+    try { child.proc.send({ cmd: 'stop' }) } catch {}
+  } else {
+    child.proc.kill('SIGTERM')
+  }
+  if (await wait(grace)) return
+  child.proc.kill('SIGTERM')
+  if (await wait(2000)) return
+  child.proc.kill('SIGKILL')
+  await wait(2000)
+}
+
+export async function stopAll () {
+  await Promise.all([...live].map((c) => stop(c)))
+}
+
+/** A free TCP port on 127.0.0.1 (for servers that cannot report the one they got, as nginx). */
+export async function freePort () {
+  const srv = createServer()
+  srv.listen(0, '127.0.0.1')
+  await once(srv, 'listening')
+  const { port } = srv.address()
+  srv.close()
+  await once(srv, 'close')
+  return port
+}

@@ -1,0 +1,133 @@
+// One benchmark server per process. run.mjs forks this file, sends
+// { cmd: 'start', spec } over IPC, and gets { ready, port } back once the
+// server listens on 127.0.0.1 (port 0: the OS picks). { cmd: 'stop' } closes
+// it and exits normally, so `--cpu-prof` can write its profile.
+//
+// spec.kind:
+//   origin                the upstream: a minimal Fastify app
+//   gateway               buildGateway(config) from @fastify-jwt-gateway/gateway
+//   http-proxy            Fastify + @fastify/http-proxy, defaults, no auth
+//   fastify-jwt-proxy     the same, the route protected by @fastify/jwt (onRequest jwtVerify)
+//   embedded              our plugin in a plain Fastify app, no proxy
+//   embedded-fastify-jwt  @fastify/jwt in the same plain app
+
+import Fastify from 'fastify'
+
+// The same small JSON everywhere (lib/load.mjs checks it): what the proxies add is the difference.
+const BODY = { hello: 'world' }
+const PREFIX = '/api'
+
+function helloRoutes (app) {
+  app.get(`${PREFIX}/*`, (_request, reply) => { reply.send(BODY) })
+}
+
+async function fastifyJwtPlugin (app, spec) {
+  const { default: fastifyJwt } = await import('@fastify/jwt')
+  await app.register(fastifyJwt, {
+    // Asymmetric keys: verify-only, the public key (no private key needed).
+    secret: spec.alg === 'HS256' ? spec.verifyKey : { public: spec.verifyKey },
+    // No `verify` option unless asked: @fastify/jwt's defaults, as most users run it.
+    ...(spec.cache ? { verify: { cache: true } } : {})
+  })
+}
+
+// The hook from @fastify/jwt's README.
+async function fastifyJwtHook (request, reply) {
+  try {
+    await request.jwtVerify()
+  } catch (err) {
+    reply.send(err)
+  }
+}
+
+const builders = {
+  async origin () {
+    const app = Fastify({ logger: false })
+    helloRoutes(app)
+    return app
+  },
+
+  async gateway (spec) {
+    const { buildGateway } = await import('@fastify-jwt-gateway/gateway')
+    if (typeof buildGateway !== 'function') throw new Error('@fastify-jwt-gateway/gateway does not export buildGateway (is its dist built?)')
+    const config = {
+      server: { logLevel: 'silent' },
+      jwt: spec.jwt,
+      routes: [{ prefix: PREFIX, upstream: spec.upstream, rewritePrefix: PREFIX }]
+    }
+    // Either an instance or a promise of one.
+    return await buildGateway(config, { logger: false, ...spec.options })
+  },
+
+  async 'http-proxy' (spec) {
+    const { default: proxy } = await import('@fastify/http-proxy')
+    const app = Fastify({ logger: false })
+    await app.register(proxy, { upstream: spec.upstream, prefix: PREFIX, rewritePrefix: PREFIX })
+    return app
+  },
+
+  async 'fastify-jwt-proxy' (spec) {
+    const { default: proxy } = await import('@fastify/http-proxy')
+    const app = Fastify({ logger: false })
+    await fastifyJwtPlugin(app, spec)
+    await app.register(async (scope) => {
+      scope.addHook('onRequest', fastifyJwtHook)
+      await scope.register(proxy, { upstream: spec.upstream, prefix: PREFIX, rewritePrefix: PREFIX })
+    })
+    return app
+  },
+
+  async embedded (spec) {
+    const { jwtAuth } = await import('@fastify-jwt-gateway/jwt-auth')
+    const app = Fastify({ logger: false })
+    await app.register(jwtAuth, spec.policy)
+    helloRoutes(app)
+    return app
+  },
+
+  async 'embedded-fastify-jwt' (spec) {
+    const app = Fastify({ logger: false })
+    await fastifyJwtPlugin(app, spec)
+    app.addHook('onRequest', fastifyJwtHook)
+    helloRoutes(app)
+    return app
+  }
+}
+
+let app = null
+
+async function start (spec) {
+  const build = builders[spec.kind]
+  if (build === undefined) throw new Error(`unknown server kind ${spec.kind}`)
+  app = await build(spec)
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  return app.server.address().port
+}
+
+async function stopAndExit (code) {
+  try {
+    if (app !== null) await app.close()
+  } finally {
+    process.exit(code)
+  }
+}
+
+process.on('message', (m) => {
+  if (m?.cmd === 'start') {
+    start(m.spec).then(
+      (port) => process.send({ ready: true, port }),
+      (err) => process.send({ error: err?.stack ?? String(err) }, () => process.exit(1))
+    )
+  } else if (m?.cmd === 'stop') {
+    stopAndExit(0)
+  } else if (m?.cmd === 'rss') {
+    // A full collection first where allowed (--expose-gc): what stays is what the server keeps.
+    if (typeof globalThis.gc === 'function') globalThis.gc()
+    const { rss, heapUsed, heapTotal, external, arrayBuffers } = process.memoryUsage()
+    process.send({ answer: 'rss', value: { rss, heapUsed, heapTotal, external, arrayBuffers } })
+  }
+})
+
+// The parent is gone (killed, crashed): never outlive it.
+process.on('disconnect', () => stopAndExit(0))
+process.on('SIGTERM', () => stopAndExit(0))
