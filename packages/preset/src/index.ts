@@ -2,7 +2,7 @@ export { createDemoUpstream, DEMO_LEADS, DEMO_EMPLOYEES, type DemoUpstreamOption
 export { start, handleSignals, DEFAULT_GRACE_DELAY, type StartOptions, type RunningGateway } from './start.js'
 export { check, type CheckResult } from './check.js'
 export { loadConfig, substituteEnv, DEFAULT_CONFIG_FILE, type LoadedConfig } from './config.js'
-export { DEFAULT_HOST, DEFAULT_PORT, DEFAULT_HEALTH_PATH } from './server.js'
+export { DEFAULT_HOST, DEFAULT_PORT } from './server.js'
 export { DEFAULT_LOG_LEVEL, redactUrl } from './logging.js'
 export { DEFAULT_WORKERS } from './cluster.js'
 export { UserError } from './errors.js'

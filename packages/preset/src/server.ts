@@ -5,7 +5,6 @@ import { loggerOptions } from './logging.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
-export const DEFAULT_HEALTH_PATH = '/__gateway/health'
 
 // Messages from the jwt-auth plugin join problems with "; " after a headline
 // ("Invalid jwt policy: a: x; b: y"); split them back into one line each.
@@ -33,8 +32,9 @@ export interface BuildServerOptions {
 }
 
 /**
- * Builds the gateway from a validated config: the redacting logger, the health
- * route. Not listening. A problem in key or revocation files is a UserError.
+ * Builds the gateway from a validated config, with the redacting logger. Not
+ * listening. The gateway serves the health route (server.healthPath) itself.
+ * A problem in key or revocation files is a UserError.
  */
 export async function buildServer (config: GatewayConfig, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   let app: FastifyInstance
@@ -50,20 +50,7 @@ export async function buildServer (config: GatewayConfig, opts: BuildServerOptio
     const problems = Array.isArray(listed) ? listed.map(String) : problemLines((err as Error).message)
     throw new UserError(FJG_ERR_CONFIG_INVALID, `${opts.source ?? 'config'}: invalid configuration`, problems)
   }
-  addHealthRoute(app, config.server?.healthPath ?? DEFAULT_HEALTH_PATH)
   return app
-}
-
-interface KeyStatusSource { jwtAuth?: { keyStatus (): unknown[] } }
-
-/** GET <path>: 200 with the status of every key source, unless the gateway already serves it. */
-export function addHealthRoute (app: FastifyInstance, path: string): void {
-  if (app.hasRoute({ method: 'GET', url: path })) return
-  const started = Date.now()
-  app.get(path, { config: { jwt: false } as never, logLevel: 'warn' }, function health () {
-    const keys = (app as unknown as KeyStatusSource).jwtAuth?.keyStatus() ?? []
-    return { status: 'ok', uptime: Math.round((Date.now() - started) / 1000), pid: process.pid, keys }
-  })
 }
 
 /** `http://host:port` as a client would type it. */

@@ -28,7 +28,7 @@ t.test('a JSON syntax error names line and column, for every kind of mistake', a
     ['{ "a": -x }', 1, 8, /expected a value/]
   ]
   for (const [text, line, column, message] of cases) {
-    t.throws(() => JSON.parse(text), undefined, `really invalid: ${JSON.stringify(text)}`)
+    t.throws(() => JSON.parse(text), `really invalid: ${JSON.stringify(text)}`)
     const p = findJsonSyntaxError(text)
     t.same(p && { line: p.line, column: p.column }, { line, column }, JSON.stringify(text))
     t.match(p?.message, message, JSON.stringify(text))
