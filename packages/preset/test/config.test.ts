@@ -1,3 +1,4 @@
+/* eslint-disable no-template-curly-in-string -- ${NAME} placeholders in plain strings are what this file tests */
 import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
