@@ -1,1 +1,15 @@
-export {}
+import { gatewayPlugin } from './plugin.js'
+
+export { gatewayPlugin }
+export default gatewayPlugin
+
+export { buildGateway } from './build.js'
+export {
+  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT
+} from './schema.js'
+export { DEFAULT_UPSTREAM_CONNECTIONS, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT } from './upstream.js'
+export {
+  GatewayConfigError, FJG_ERR_GATEWAY_CONFIG, FJG_ERR_UPSTREAM_UNAVAILABLE, FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED
+} from './errors.js'
+export { wireValue } from './forward.js'
+export type { GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod } from './types.js'

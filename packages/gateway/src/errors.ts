@@ -1,0 +1,36 @@
+// The gateway's own answers and errors. Upstream failures are answered with
+// Fastify's JSON error shape and a stable code, as jwt-auth answers denials.
+// A class and a table rather than @fastify/error: that package is not a
+// dependency of the gateway, and these answers are sent, never thrown.
+
+export interface GatewayAnswer {
+  readonly code: string
+  readonly statusCode: number
+  readonly error: string
+  readonly message: string
+}
+
+function answer (code: string, statusCode: number, error: string, message: string): GatewayAnswer {
+  return Object.freeze({ code, statusCode, error, message })
+}
+
+/** The upstream refused or dropped the connection, failed TLS, or answered something unusable. */
+export const FJG_ERR_UPSTREAM_UNAVAILABLE = answer('FJG_ERR_UPSTREAM_UNAVAILABLE', 502, 'Bad Gateway', 'The upstream server is unavailable')
+/** The upstream did not connect or answer within the timeout. */
+export const FJG_ERR_UPSTREAM_TIMEOUT = answer('FJG_ERR_UPSTREAM_TIMEOUT', 504, 'Gateway Timeout', 'The upstream server did not answer in time')
+/** The route exists, but not for this method. */
+export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'The method is not allowed on this route')
+
+export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
+
+/** A config that cannot start: every problem at once, one `path: message` line each. */
+export class GatewayConfigError extends Error {
+  readonly code = FJG_ERR_GATEWAY_CONFIG
+  readonly problems: readonly string[]
+
+  constructor (problems: readonly string[]) {
+    super(`Invalid gateway config:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'GatewayConfigError'
+    this.problems = problems
+  }
+}

@@ -1,0 +1,144 @@
+import type { FastifyRequest } from 'fastify'
+import { headerValue, readPath, type CompiledPolicy, type JsonValue } from '@fastify-jwt-gateway/jwt-auth'
+
+// What the upstream receives, decided where the proxy builds its request
+// (reply-from's rewriteRequestHeaders, http-proxy's wsClientOptions): after
+// the Connection header and the names it lists were dropped, so a client's
+// `Connection: x-user-id` can remove nothing we write. Built once per route.
+
+type OutgoingHeaders = Record<string, string | string[] | number | undefined>
+
+/** reply-from: `rewriteRequestHeaders(request, headers)`. */
+export type HttpRewrite = (request: FastifyRequest, headers: OutgoingHeaders) => OutgoingHeaders
+/** @fastify/http-proxy: `wsClientOptions.rewriteRequestHeaders(headers, request)`. */
+export type WsRewrite = (headers: OutgoingHeaders, request: FastifyRequest) => OutgoingHeaders
+/** reply-from and http-proxy: `queryString(search, reqUrl, request)` → the query without `?`. */
+export type QueryRewrite = (search: string | undefined, reqUrl: string, request: FastifyRequest) => string
+
+export interface Forwarder {
+  http: HttpRewrite
+  ws: WsRewrite
+  /** Null when the query goes through untouched. */
+  query: QueryRewrite | null
+}
+
+/**
+ * Node and undici only accept header strings of latin1 code units, and write
+ * each as one byte. A UTF-8 claim (`"name": "Zoë 山田"`) is therefore given as
+ * its UTF-8 bytes, one latin1 character per byte, so the upstream receives the
+ * exact UTF-8 bytes (RFC 9110 §5.5 obs-text), as nginx passes them. ASCII, the
+ * common case, is returned as is without a copy.
+ */
+export function wireValue (s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'utf8').toString('latin1')
+  }
+  return s
+}
+
+// The WebSocket client (ws) sends its own handshake headers; of the client's
+// headers these are passed on, besides the cookie, the token and the claims.
+const WS_PASSED = ['origin', 'user-agent', 'accept-language'] as const
+
+/** `a=1&access_token=x&b=2` without `access_token`, other parameters byte for byte. */
+export function dropQueryParam (query: string, name: string): string {
+  if (query.length === 0) return query
+  const kept: string[] = []
+  for (const part of query.split('&')) {
+    if (part.length === 0) continue
+    const eq = part.indexOf('=')
+    const raw = eq === -1 ? part : part.slice(0, eq)
+    let key = raw
+    try {
+      key = decodeURIComponent(raw.replace(/\+/g, ' '))
+    } catch {}
+    if (key !== name) kept.push(part)
+  }
+  return kept.join('&')
+}
+
+/**
+ * The header and query rewriters of one route. `policy` is the route's
+ * compiled policy (null on an open route); `strip` is every header any policy
+ * of the gateway forwards: inbound copies are removed on every route.
+ */
+export function compileForwarder (policy: CompiledPolicy | null, strip: readonly string[]): Forwarder {
+  const claimHeaders = policy?.claimHeaders ?? []
+  const joseHeaders = policy?.joseHeaders ?? []
+  const payloadHeader = policy?.payloadHeader ?? null
+  const writes = policy !== null && (claimHeaders.length > 0 || joseHeaders.length > 0 || payloadHeader !== null)
+
+  function put (request: FastifyRequest, out: OutgoingHeaders, name: string, raw: JsonValue | undefined, path: readonly string[]): void {
+    if (raw === undefined || raw === null) return
+    const v = headerValue(raw)
+    if (v === null) {
+      // CR/LF would split the request (CWE-113): the header is left out. Never log the value.
+      request.log.warn({ jwt: { header: name, claim: path.join('.') } }, 'jwt: claim not forwarded: its value has control characters or cannot be serialized')
+      return
+    }
+    out[name] = wireValue(v)
+  }
+
+  function write (request: FastifyRequest, out: OutgoingHeaders): void {
+    for (let i = 0; i < strip.length; i++) {
+      const name = strip[i] as string
+      if (out[name] !== undefined) delete out[name]
+    }
+    const jwt = request.jwt
+    if (!writes || jwt === null || jwt === undefined) return
+    for (let i = 0; i < claimHeaders.length; i++) {
+      const [name, path] = claimHeaders[i] as readonly [string, readonly string[]]
+      put(request, out, name, readPath(jwt.payload, path), path)
+    }
+    for (let i = 0; i < joseHeaders.length; i++) {
+      const [name, path] = joseHeaders[i] as readonly [string, readonly string[]]
+      put(request, out, name, readPath(jwt.header, path), path)
+    }
+    if (payloadHeader !== null) {
+      // The payload segment of a verified token already is the unpadded base64url of its JSON.
+      const t = jwt.token
+      const dot1 = t.indexOf('.')
+      out[payloadHeader] = t.slice(dot1 + 1, t.indexOf('.', dot1 + 1))
+    }
+  }
+
+  // With forwardToken: false, jwt-auth's hook has already removed the token's
+  // header and cookie from the request; the query parameter lives in the URL
+  // the proxy builds, so it is dropped here.
+  const queryNames = policy !== null && !policy.forwardToken
+    ? policy.tokenSources.filter((s) => s.kind === 'query').map((s) => s.name)
+    : []
+  const query: QueryRewrite | null = queryNames.length === 0
+    ? null
+    : (_search, reqUrl) => {
+        const q = reqUrl.indexOf('?')
+        if (q === -1) return ''
+        let rest = reqUrl.slice(q + 1)
+        for (const name of queryNames) rest = dropQueryParam(rest, name)
+        return rest
+      }
+
+  // The handshake to the upstream starts from nothing (ws builds it): pass what
+  // an HTTP request would carry that matters to a WebSocket server.
+  const tokenHeaders = [...new Set(['authorization', ...(policy?.tokenSources ?? [])
+    .filter((s) => s.kind === 'bearer' || s.kind === 'header').map((s) => s.name)])]
+  const wsPassed = [...WS_PASSED, 'cookie', ...tokenHeaders]
+
+  return {
+    http (request, headers) {
+      write(request, headers)
+      return headers
+    },
+    ws (headers, request) {
+      const out: OutgoingHeaders = { ...headers }
+      const inbound = request.headers
+      for (const name of wsPassed) {
+        const v = inbound[name]
+        if (typeof v === 'string') out[name] = v
+      }
+      write(request, out)
+      return out
+    },
+    query
+  }
+}
