@@ -17,6 +17,7 @@ import { makeKey, mintPool } from './lib/keys.mjs'
 import { drive, EXPECTED_BODY, probe, summarize } from './lib/load.mjs'
 import { formatMemory, measureMemory, RSS_TARGET_MB } from './lib/memory.mjs'
 import { INSTALL_HINT, nginxVersion, startNginx } from './lib/nginx.mjs'
+import { startPreset } from './lib/preset.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 
@@ -45,7 +46,9 @@ export const VARIANTS = [
   { name: 'fastify-jwt-proxy', title: 'http-proxy + @fastify/jwt onRequest, ES256, one token', kind: 'fastify-jwt-proxy', alg: 'ES256', tokens: 'repeated' },
   { name: 'embedded', title: 'plain app + jwt-auth plugin (no proxy), ES256, one token', kind: 'embedded', alg: 'ES256', tokens: 'repeated' },
   { name: 'embedded-fastify-jwt', title: 'plain app + @fastify/jwt (defaults), ES256, one token', kind: 'embedded-fastify-jwt', alg: 'ES256', tokens: 'repeated' },
-  { name: 'embedded-fastify-jwt-cache', title: 'plain app + @fastify/jwt, verify.cache: true, ES256, one token', kind: 'embedded-fastify-jwt', alg: 'ES256', tokens: 'repeated', cache: true }
+  { name: 'embedded-fastify-jwt-cache', title: 'plain app + @fastify/jwt, verify.cache: true, ES256, one token', kind: 'embedded-fastify-jwt', alg: 'ES256', tokens: 'repeated', cache: true },
+  { name: 'preset-1w', title: 'preset CLI, server.workers: 1, jwt: false', kind: 'preset', workers: 1, alg: null, tokens: 'repeated' },
+  { name: 'preset-2w', title: 'preset CLI, server.workers: 2 (cluster), jwt: false', kind: 'preset', workers: 2, alg: null, tokens: 'repeated' }
 ]
 const MEMORY = 'memory'
 
@@ -167,6 +170,7 @@ function specFor (v, upstream) {
 async function startTarget (v, ctx, round, pool) {
   if (v.kind === 'origin') return { port: ctx.originPort, close: async () => {} }
   if (v.kind === 'nginx') return startNginx({ upstreamPort: ctx.originPort, token: pool.tokens[0] })
+  if (v.kind === 'preset') return startPreset({ upstreamPort: ctx.originPort, workers: v.workers, jwt: false, token: pool.tokens[0] })
   const execArgv = opts.profile
     ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${v.name}-r${round}.cpuprofile`]
     : []

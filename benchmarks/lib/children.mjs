@@ -26,15 +26,25 @@ function hookSignals () {
   process.once('SIGTERM', onSignal)
   // Last resort on any exit path (uncaught error, process.exit): synchronous kill.
   process.once('exit', () => {
-    for (const c of live) {
-      try { c.proc.kill('SIGKILL') } catch {}
-    }
+    for (const c of live) signal(c, 'SIGKILL', true)
   })
 }
 
-function track (name, proc) {
+/**
+ * Signals one tracked child. `group`: the whole process group it leads (only
+ * children spawned with `detached`, which are group leaders: nginx's master
+ * and workers, a cluster primary and its workers).
+ */
+function signal (child, sig, group = false) {
+  try {
+    if (group && child.group) process.kill(-child.proc.pid, sig)
+    else child.proc.kill(sig)
+  } catch {}
+}
+
+function track (name, proc, group = false) {
   hookSignals()
-  const child = { name, proc, stderr: '', exited: false }
+  const child = { name, proc, stderr: '', exited: false, group }
   proc.stderr?.setEncoding('utf8')
   proc.stderr?.on('data', (d) => {
     // Keep the tail only: enough to explain a failure.
@@ -43,6 +53,8 @@ function track (name, proc) {
   proc.once('exit', () => {
     child.exited = true
     live.delete(child)
+    // A group leader gone: nothing it forked may outlive it (normally none is left: ESRCH).
+    if (group) signal(child, 'SIGKILL', true)
   })
   live.add(child)
   return child
@@ -101,10 +113,14 @@ export function ask (child, cmd, timeout = 10_000) {
   })
 }
 
-/** Spawns a non-Node server (nginx) in the foreground, tracked like the others. */
+/**
+ * Spawns a server that cannot talk IPC (nginx, the preset's CLI) in the
+ * foreground, tracked like the others. It leads its own process group, so a
+ * last-resort SIGKILL also reaches the workers it forked.
+ */
 export function spawnTracked (name, command, args, opts = {}) {
-  const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts })
-  return track(name, proc)
+  const proc = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...opts })
+  return track(name, proc, true)
 }
 
 /**
@@ -119,12 +135,13 @@ export async function stop (child, { grace = 3000 } = {}) {
   if (child.proc.connected) {
     try { child.proc.send({ cmd: 'stop' }) } catch {}
   } else {
-    child.proc.kill('SIGTERM')
+    // nginx and the preset stop gracefully on SIGTERM, their workers with them.
+    signal(child, 'SIGTERM')
   }
   if (await wait(grace)) return
-  child.proc.kill('SIGTERM')
+  signal(child, 'SIGTERM')
   if (await wait(2000)) return
-  child.proc.kill('SIGKILL')
+  signal(child, 'SIGKILL', true)
   await wait(2000)
 }
 

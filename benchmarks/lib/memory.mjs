@@ -28,6 +28,8 @@ export async function measureMemory ({ upstreamPort, key, count, connections, lo
   try {
     const first = await probe(port, tokens[0])
     if (first.status !== 200) throw new Error(`gateway answered ${first.status} to a valid token: ${first.body.slice(0, 200)}`)
+    const denied = await probe(port, null)
+    if (denied.status !== 401) throw new Error(`gateway answered ${denied.status} without a token: authentication is not on`)
     const before = await ask(child, 'rss')
     log(`memory: RSS before ${(before.rss / MB).toFixed(1)} MB; sending ${count.toLocaleString('en-US')} requests...`)
     const result = summarize(await drive({ port, pool: { tokens, next: 1 }, connections, amount: count }))
