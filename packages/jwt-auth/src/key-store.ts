@@ -12,6 +12,14 @@ export interface KeySourceStatus {
   lastError: string | null
   /** Number of fetches made (remote sources). */
   fetches: number
+  /** Remote sources: `jwks`, `keyval` or `issuer`. */
+  kind?: 'jwks' | 'keyval' | 'issuer'
+  /** Remote sources: false when nothing usable is loaded (never loaded, or past maxStale). */
+  usable?: boolean
+  /** Remote sources: seconds the current set is fresh for (Cache-Control within bounds, else cacheTtl). */
+  ttl?: number | null
+  /** Remote sources: the set is older than its ttl (refreshes are failing). */
+  stale?: boolean
 }
 
 /**

@@ -25,9 +25,21 @@ export interface Requirement {
 export type KeySource =
   | { file: string }
   | { jwk: Record<string, unknown> }
-  | { jwks: string, cacheTtl?: number, timeout?: number }
-  | { keyval: string, cacheTtl?: number, timeout?: number }
-  | { issuer: string, cacheTtl?: number, timeout?: number }
+  | ({ jwks: string } & RemoteKeyOptions)
+  | ({ keyval: string } & RemoteKeyOptions)
+  | ({ issuer: string } & RemoteKeyOptions)
+
+/** Timing of a remote key source (docs/live-sources.md). */
+export interface RemoteKeyOptions {
+  /** Seconds a fetched set is fresh without Cache-Control (default 600). */
+  cacheTtl?: number
+  /** Milliseconds a fetch may take (default 5000). */
+  timeout?: number
+  /** Seconds between refetches caused by unknown kids (default 30). */
+  cooldown?: number
+  /** Seconds past its freshness the last good set is served while fetches fail (default 86400). */
+  maxStale?: number
+}
 
 export interface RevocationFiles {
   sub?: string
