@@ -152,6 +152,17 @@ const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/
  */
 export function headerValue (v: JsonValue | undefined): string | null {
   if (v === undefined || v === null) return null
-  const s = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v)
+  let s: string
+  if (typeof v === 'object') {
+    // JSON.stringify recurses: a claim nested a few thousand levels deep
+    // overflows the stack, which answered 500 (issue 7). Not forwarded instead.
+    try {
+      s = JSON.stringify(v)
+    } catch {
+      return null
+    }
+  } else {
+    s = typeof v === 'string' ? v : String(v)
+  }
   return CONTROL.test(s) ? null : s
 }

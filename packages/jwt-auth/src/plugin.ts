@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin'
 import { headerValue, readPath } from './claims.js'
 import {
-  FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MISSING, type FjgError
+  FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_MISSING,
+  type FjgError
 } from './errors.js'
 import type { KeySourceStatus } from './key-store.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
@@ -76,10 +77,23 @@ export function createHook (c: CompiledPolicy): (request: FastifyRequest, reply:
     return h
   }
 
+  /**
+   * Anything the verifier throws that is not one of our errors is a bug met on
+   * a client's input (a stack overflow on a deep payload was one, issue 7): it
+   * is logged, and the client gets a coded 401, never its message or a 5xx.
+   */
+  function ours (request: FastifyRequest, err: unknown): FjgError {
+    const code = (err as { code?: unknown } | null)?.code
+    if (typeof code === 'string' && code.startsWith('FJG_ERR_')) return err as FjgError
+    request.log.error({ err }, 'jwt: the verifier failed unexpectedly; denying')
+    return new FJG_ERR_TOKEN_MALFORMED('it could not be processed', { cause: err }) as FjgError
+  }
+
   function deny (request: FastifyRequest, reply: FastifyReply, err: FjgError, token: string | null, jwt: VerifiedJwt | null): void {
     const status = err.statusCode === 403 ? 403 : 401
+    // A token over the size cap is never decoded, not even for the log line.
     const who = jwt === null
-      ? claimed(token)
+      ? (err.code === 'FJG_ERR_TOKEN_TOO_LARGE' ? {} : claimed(token))
       : { kid: typeof jwt.header.kid === 'string' ? jwt.header.kid : undefined, sub: typeof jwt.payload.sub === 'string' ? jwt.payload.sub : undefined }
     // One line per denial: reason code, route, kid/sub. Never the token.
     request.log.info({ jwt: { reason: err.code, status, route: request.routeOptions.url, ...who } }, `jwt: denied: ${err.message}`)
@@ -179,12 +193,12 @@ export function createHook (c: CompiledPolicy): (request: FastifyRequest, reply:
     try {
       result = c.verify(token)
     } catch (err) {
-      return deny(request, reply, err as FjgError, token, null)
+      return deny(request, reply, ours(request, err), token, null)
     }
     if (typeof (result as Promise<VerifiedJwt>).then === 'function') {
       (result as Promise<VerifiedJwt>).then(
         (jwt) => accept(request, reply, done, jwt),
-        (err: FjgError) => deny(request, reply, err, token, null)
+        (err: unknown) => deny(request, reply, ours(request, err), token, null)
       )
       return
     }
@@ -192,8 +206,19 @@ export function createHook (c: CompiledPolicy): (request: FastifyRequest, reply:
   }
 }
 
+let warnedQueryToken = false
+
 /** Adds the policy's hook to a route, in the phase it asks for. */
 export function attachHook (routeOptions: RouteOptions, compiled: CompiledPolicy): void {
+  if (!warnedQueryToken && compiled.tokenSources.some((s) => s.kind === 'query')) {
+    // A token in the URL is in Fastify's own "incoming request" log line, which
+    // runs before any hook of ours (found in issue 7), and in proxy and browser
+    // histories (RFC 6750 §2.3, §5.3). Legal, so a warning, once per process.
+    warnedQueryToken = true
+    process.emitWarning('a "query:" token source puts the token in the URL, which Fastify logs with each request: ' +
+      'set a logger `req` serializer that drops the query string, or disableRequestLogging (SECURITY.md)',
+    { type: 'FastifyJwtGatewayWarning', code: 'FJG_WARN_QUERY_TOKEN' })
+  }
   const hook = createHook(compiled)
   const name = compiled.phase === 'preaccess' ? 'onRequest' : 'preHandler'
   const existing = routeOptions[name]

@@ -71,12 +71,46 @@ function isObject (v: unknown): v is Record<string, JsonValue> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function deepFreeze<T> (v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v)
-    for (const k of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[k])
+// Iterative, not recursive: JSON.parse accepts any depth, so a signed payload
+// may nest arrays tens of thousands of levels deep; recursing here overflowed
+// the stack and turned a valid token into an uncoded error (issue 7).
+function deepFreeze<T> (root: T): T {
+  const stack: unknown[] = [root]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+      Object.freeze(v)
+      for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k])
+    }
   }
-  return v
+  return root
+}
+
+/**
+ * Members of the top-level object in `json`, text that JSON.parse has already
+ * accepted (so it is well formed): one ':' per member at depth 1, outside
+ * strings. Fewer keys after parsing than this means a repeated name.
+ */
+export function countMembers (json: string): number {
+  let depth = 0
+  let members = 0
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: the next character is escaped
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    } else if (c === 0x3a && depth === 1) {
+      members++
+    }
+  }
+  return members
 }
 
 /**
@@ -241,12 +275,20 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       throw malformed('not canonical base64url')
     }
     let header: unknown
+    let headerJson: string
     try {
-      header = JSON.parse(Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8'))
+      headerJson = Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8')
+      header = JSON.parse(headerJson)
     } catch {
       throw malformed('the header is not JSON')
     }
     if (!isObject(header)) throw malformed('the header is not a JSON object')
+    // RFC 7515 §5.2: a repeated header name is rejected or the last one wins.
+    // We reject: the header is read before the signature is checked and picks
+    // the algorithm and the key, and a second "alg", "kid" or "crit" is a probe
+    // for a component that keeps the first one, never what an issuer signs.
+    // (The payload keeps JSON.parse's last-wins: it is signed and parsed once.)
+    if (countMembers(headerJson) !== Object.keys(header).length) throw malformed('a header member is repeated')
     const alg = header.alg
     // "none" is never in `algorithms` (policy.ts refuses it), so it fails here in every spelling.
     if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) throw new FJG_ERR_TOKEN_ALGORITHM()
