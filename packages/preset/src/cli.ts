@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { checkCommand } from './check.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import { COMMANDS, commandHelp, mainHelp, parseArgsOptions } from './help.js'
-import { startCommand } from './start.js'
 
 export interface Io {
   stdout: NodeJS.WritableStream
@@ -46,8 +44,9 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     io.stdout.write(commandHelp(COMMANDS[command]))
     return 0
   }
-  if (command === 'check') return checkCommand(values as { config?: string }, io.stdout)
-  return startCommand(values as { config?: string, host?: string, port?: string })
+  // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
+  if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
+  return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
 }
 
 /**

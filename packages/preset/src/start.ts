@@ -12,6 +12,8 @@ import { buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
 export const DEFAULT_GRACE_DELAY = 10_000
+/** Milliseconds between sweeps of connections that turned idle during a shutdown. */
+const CLOSE_SWEEP_INTERVAL = 50
 
 export interface StartOptions {
   /** Config file; default ./gateway.json when it exists, else the demo. */
@@ -73,9 +75,15 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     throw err
   }
   const close = async (): Promise<void> => {
+    // Fastify closes the connections that are idle when close starts; a keep-alive
+    // connection whose request was in flight turns idle later and would hold
+    // server.close() open until the client lets go. Sweep those while closing
+    // (only then: nothing is added to the hot path).
+    const sweep = setInterval(() => app.server.closeIdleConnections(), CLOSE_SWEEP_INTERVAL)
     try {
       await app.close()
     } finally {
+      clearInterval(sweep)
       await stopDemo()
     }
   }
