@@ -7,6 +7,7 @@ import { keys, sign, tempDir, upstream, writeJson } from './helpers/fixtures.js'
 // `start` on a real config, spawned as a user runs it, in front of a real upstream.
 
 const STACK = /^\s+at .+:\d+:\d+\)?$/m
+const json = (res: Response): Promise<any> => res.json()
 
 t.test('start: serves the config, logs without tokens, shuts down gracefully', async (t) => {
   const dir = tempDir(t)
@@ -41,35 +42,35 @@ t.test('start: serves the config, logs without tokens, shuts down gracefully', a
 
   let res = await fetch(`${gw.url}/about`)
   t.equal(res.status, 200, 'open route')
-  t.equal((await res.json()).url, '/about')
+  t.equal((await json(res)).url, '/about')
 
   res = await fetch(`${gw.url}/api/leads`)
   t.equal(res.status, 401, 'protected, no token')
   t.equal(res.headers.get('www-authenticate'), 'Bearer realm="test"')
-  t.equal((await res.json()).code, 'FJG_ERR_TOKEN_MISSING')
+  t.equal((await json(res)).code, 'FJG_ERR_TOKEN_MISSING')
 
   res = await fetch(`${gw.url}/api/leads`, { headers: { authorization: `Bearer ${good}`, 'x-user-id': 'spoofed' } })
   t.equal(res.status, 200, 'protected, valid token')
-  let body = await res.json()
+  let body = await json(res)
   t.equal(body.url, '/api/leads')
   t.equal(body.headers['x-user-id'], 'user-1', 'the claim arrives, the spoofed header does not')
 
   res = await fetch(`${gw.url}/api/leads?page=2&access_token=${good}`)
   t.equal(res.status, 200, 'token from the query string')
-  body = await res.json()
+  body = await json(res)
   t.equal(body.headers['x-user-id'], 'user-1')
 
   res = await fetch(`${gw.url}/api/leads?access_token=${forged}`)
   t.equal(res.status, 401, 'forged')
-  t.equal((await res.json()).code, 'FJG_ERR_TOKEN_SIGNATURE')
+  t.equal((await json(res)).code, 'FJG_ERR_TOKEN_SIGNATURE')
 
   res = await fetch(`${gw.url}/api/leads`, { headers: { authorization: `Bearer ${revoked}` } })
   t.equal(res.status, 401, 'revoked')
-  t.equal((await res.json()).code, 'FJG_ERR_TOKEN_REVOKED')
+  t.equal((await json(res)).code, 'FJG_ERR_TOKEN_REVOKED')
 
   res = await fetch(`${gw.url}/__gateway/health`)
   t.equal(res.status, 200, 'health route, no token')
-  body = await res.json()
+  body = await json(res)
   t.equal(body.status, 'ok')
   t.match(body.keys, [{ source: join(dir, 'keys', 'rsa.pem'), lastError: null }])
 
