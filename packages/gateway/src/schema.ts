@@ -101,6 +101,18 @@ export const SUPPORTED_KEYWORDS = new Set([
 
 type Schema = Record<string, any>
 
+// What a failed `pattern` or `anyOf` means, in words: kept beside the schema
+// (not in it) so the published schema stays plain JSON Schema.
+const PHRASES = new WeakMap<object, string>([
+  [routeSchema.properties.prefix, 'a path starting with "/", without "*", ":", "?" or "#"'],
+  [routeSchema.properties.upstream, 'an http(s) URL, "http://host:port" with an optional base path'],
+  [routeSchema.properties.rewritePrefix, 'empty or a path starting with "/"'],
+  [routeSchema.properties.jwt, 'a policy object or false'],
+  [gatewayConfigSchema.properties.jwt, 'a policy object or false'],
+  [gatewayConfigSchema.properties.server.properties.healthPath, 'a path starting with "/"'],
+  [gatewayConfigSchema.properties.server.properties.workers, 'a number of workers (at least 1) or "auto"']
+])
+
 function child (path: string, key: string | number): string {
   return jsonPath(path, '/' + String(key).replace(/~/g, '~0').replace(/\//g, '~1'))
 }
@@ -144,7 +156,7 @@ function walk (value: unknown, schema: Schema, path: string, out: string[]): voi
     const byType = branches.findIndex((b) => (b.$ref === '#/$defs/policy' && typeOf(value) === 'object') ||
       (b.type !== undefined && typeMatches(b.type, value)))
     if (byType !== -1) out.push(...(results[byType] as string[]))
-    else out.push(`${label}: must be ${schema.description ?? 'one of the allowed forms'}${got(value)}`)
+    else out.push(`${label}: must be ${PHRASES.get(schema) ?? 'one of the allowed forms'}${got(value)}`)
     return
   }
   if (schema.const !== undefined && value !== schema.const) {
@@ -162,7 +174,7 @@ function walk (value: unknown, schema: Schema, path: string, out: string[]): voi
   if (typeof value === 'string') {
     if (schema.minLength !== undefined && value.length < schema.minLength) out.push(`${label}: must not be empty`)
     else if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
-      out.push(`${label}: must be ${lowerFirst(schema.description ?? `a string matching ${schema.pattern}`)}${got(value)}`)
+      out.push(`${label}: must be ${PHRASES.get(schema) ?? `a string matching ${schema.pattern}`}${got(value)}`)
     }
   }
   if (typeof value === 'number') {
@@ -196,11 +208,6 @@ function walk (value: unknown, schema: Schema, path: string, out: string[]): voi
   }
 }
 
-function lowerFirst (s: string): string {
-  // Descriptions of patterns read as nouns ("Path prefix ..."): "must be path prefix ...".
-  return /^[A-Z][a-z]/.test(s) ? s[0]?.toLowerCase() + s.slice(1) : s
-}
-
 function methodsOf (route: { methods?: unknown }): Set<string> {
   return new Set(Array.isArray(route.methods) ? route.methods as string[] : DEFAULT_METHODS)
 }
@@ -219,29 +226,35 @@ export function normalizePrefix (prefix: string): string {
 export function gatewayConfigProblems (config: unknown): string[] {
   const out: string[] = []
   walk(config, gatewayConfigSchema, '', out)
-  if (out.length > 0 || typeOf(config) !== 'object') return out
-  const routes = (config as { routes: Array<Record<string, unknown>> }).routes
+  const routes = typeOf(config) === 'object' ? (config as { routes?: unknown }).routes : undefined
+  if (!Array.isArray(routes)) return out
+  // What the schema cannot say, on the routes whose fields have the right types.
   const owners = new Map<string, number>()
-  routes.forEach((route, i) => {
-    const prefix = normalizePrefix(route.prefix as string)
-    for (const method of methodsOf(route)) {
-      const key = `${method} ${prefix}`
-      const first = owners.get(key)
-      if (first !== undefined) {
-        out.push(`routes[${i}].prefix: ${JSON.stringify(prefix)} is already routed for ${method} by routes[${first}]`)
-        break
+  routes.forEach((route: Record<string, unknown>, i) => {
+    if (typeOf(route) !== 'object') return
+    if (typeof route.prefix === 'string') {
+      const prefix = normalizePrefix(route.prefix)
+      for (const method of methodsOf(route)) {
+        const key = `${method} ${prefix}`
+        const first = owners.get(key)
+        if (first !== undefined) {
+          out.push(`routes[${i}].prefix: ${JSON.stringify(prefix)} is already routed for ${method} by routes[${first}]`)
+          break
+        }
+        owners.set(key, i)
       }
-      owners.set(key, i)
     }
     if (route.websocket === true && !methodsOf(route).has('GET')) {
       out.push(`routes[${i}].methods: a WebSocket route needs GET (the upgrade is a GET request)`)
     }
-    try {
-      // The pattern admits what URL parsing may still refuse (a bad port, a bad host).
-      const url = new URL(route.upstream as string)
-      if (url.username !== '' || url.password !== '') out.push(`routes[${i}].upstream: must not contain credentials`)
-    } catch {
-      out.push(`routes[${i}].upstream: is not a valid URL${got(route.upstream)}`)
+    if (typeof route.upstream === 'string' && /^https?:\/\//.test(route.upstream)) {
+      try {
+        // The pattern admits what URL parsing may still refuse (a bad port, a bad host).
+        const url = new URL(route.upstream)
+        if (url.username !== '' || url.password !== '') out.push(`routes[${i}].upstream: must not contain credentials`)
+      } catch {
+        out.push(`routes[${i}].upstream: is not a valid URL${got(route.upstream)}`)
+      }
     }
   })
   return out

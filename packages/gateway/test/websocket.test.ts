@@ -40,7 +40,6 @@ async function setup (t: Test) {
   return { up, ws: gw.url.replace('http:', 'ws:') }
 }
 
-
 t.test('an upgrade without a token is answered 401, and never reaches the upstream', async (t) => {
   const { up, ws } = await setup(t)
   const res = await connect(`${ws}/ws/chat`) as Refused
