@@ -13,4 +13,9 @@ export { createHook, attachHook, type JwtAuthDecorator } from './plugin.js'
 export { headerValue, readPath } from './claims.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
+export {
+  DEFAULT_JWKS_CACHE_TTL, DEFAULT_JWKS_TIMEOUT, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_STALE,
+  MIN_CACHE_CONTROL_TTL, MAX_CACHE_CONTROL_TTL, MAX_DOCUMENT_BYTES
+} from './remote-source.js'
+export { REVOCATION_POLL_INTERVAL } from './revocation.js'
 export type * from './types.js'

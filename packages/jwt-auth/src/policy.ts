@@ -307,7 +307,7 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     const files: Partial<Record<RevocationKind, string>> = {}
     for (const [kind, file] of Object.entries(policy.revocation)) files[kind as RevocationKind] = resolveFile(file, ctx.baseDir)
     try {
-      revocation = shared.revocation(JSON.stringify(files), () => new Revocation(files))
+      revocation = shared.revocation(JSON.stringify(files), () => new Revocation(files, log))
     } catch (err) {
       if (!(err instanceof RevocationError)) throw err
       const kind = (Object.keys(files) as RevocationKind[]).find((k) => err.message.includes(files[k] as string)) ?? ''
