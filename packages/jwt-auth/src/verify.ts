@@ -1,3 +1,4 @@
+import { createPublicKey } from 'node:crypto'
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
 import { TokenCache } from './cache.js'
 import {
@@ -163,7 +164,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   const verifierFor = (entry: KeyEntry): RawVerify => {
     let v = verifiers.get(entry)
     if (v === undefined) {
-      v = createVerifier({
+      const inner = createVerifier({
         key: entry.material,
         algorithms: entry.algorithms.filter((a) => algorithms.has(a)),
         complete: true,
@@ -172,6 +173,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
         ignoreExpiration: true,
         ignoreNotBefore: true
       }) as unknown as RawVerify
+      v = entry.kty === 'RSA' ? rsaLengthChecked(inner, entry) : inner
       verifiers.set(entry, v)
     }
     return v
@@ -338,6 +340,25 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   }
 
   return { verify, cache }
+}
+
+/**
+ * RFC 8017 §8.1.2 and §8.2.2, step 1: an RSA signature is exactly as long as
+ * the modulus. OpenSSL 3 checks this for PKCS#1 v1.5 but not for PSS, where a
+ * signature with its leading zero byte dropped verified (found in issue 7): a
+ * second spelling of the same token. Wrong length = wrong key, as fast-jwt
+ * would say, so the next candidate key is still tried.
+ */
+function rsaLengthChecked (inner: RawVerify, entry: KeyEntry): RawVerify {
+  const bits = createPublicKey(entry.material).asymmetricKeyDetails?.modulusLength ?? 0
+  const size = Math.ceil(bits / 8)
+  return (token) => {
+    // Canonical unpadded base64url (checked before): n characters hold floor(3n/4) bytes.
+    if ((((token.length - token.lastIndexOf('.') - 1) * 3) >> 2) !== size) {
+      throw new TokenError(TokenError.codes.invalidSignature, 'The token signature is invalid.')
+    }
+    return inner(token)
+  }
 }
 
 function isZero (buf: Buffer, from: number, to: number): boolean {

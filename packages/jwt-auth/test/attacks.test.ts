@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, type LightMyR
 import fs, { mkdtempSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import net from 'node:net'
-import { createHmac, generateKeyPairSync, sign as cryptoSign, constants } from 'node:crypto'
+import { createHmac, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as verifySig, constants } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import jwtAuth, { compilePolicy, createHook, type JwtPolicy } from '../src/index.js'
@@ -317,6 +317,26 @@ t.test('ECDSA zero, out-of-range and wrong-length signatures → 401 FJG_ERR_TOK
   }
 })
 
+t.test('Ed25519 zero, non-canonical and wrong-length signatures → 401 FJG_ERR_TOKEN_SIGNATURE', async (t) => {
+  const app = await build(t, { keys: [{ file: jwksFile }] })
+  // RFC 8032 §5.1.7: S must be below the group order L; S + L is the same point
+  // arithmetic, so a verifier that skips the check accepts a second signature.
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n
+  const le = (n: bigint): Buffer => Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse()
+  const header = { alg: 'EdDSA', kid: keys.ed25519.kid }
+  const identity = Buffer.concat([Buffer.from([1]), Buffer.alloc(31)])
+  const cases: Array<[string, (s: Buffer) => Buffer]> = [
+    ['all zero', () => Buffer.alloc(64)],
+    ['R = identity, S = 0', () => Buffer.concat([identity, Buffer.alloc(32)])],
+    ['S + L', (sig) => Buffer.concat([sig.subarray(0, 32), le(BigInt('0x' + Buffer.from(sig.subarray(32)).reverse().toString('hex')) + L)])],
+    ['S = L', (sig) => Buffer.concat([sig.subarray(0, 32), le(L)])],
+    ['63 bytes', (sig) => sig.subarray(1)],
+    ['65 bytes', (sig) => Buffer.concat([sig, Buffer.alloc(1)])]
+  ]
+  for (const [what, f] of cases) denied(t, await get(app, jws('EdDSA', header, claims(), keys.ed25519, { sig: f })), 401, 'FJG_ERR_TOKEN_SIGNATURE', `EdDSA ${what}`)
+  granted(t, await get(app, jws('EdDSA', header, claims(), keys.ed25519)), 'user-1', 'control: EdDSA')
+})
+
 // ========================================================================== RSA
 
 t.test('RSA signatures of the wrong length → 401 FJG_ERR_TOKEN_SIGNATURE', async (t) => {
@@ -339,6 +359,28 @@ t.test('RSA signatures of the wrong length → 401 FJG_ERR_TOKEN_SIGNATURE', asy
     for (const [what, f] of cases) denied(t, await get(app, jws(alg, header, claims(), keys.rsa, { sig: f })), 401, 'FJG_ERR_TOKEN_SIGNATURE', `${alg} ${what}`)
     denied(t, await get(app, `${b64(header)}.${b64(claims())}.`), 401, 'FJG_ERR_TOKEN_SIGNATURE', `${alg} empty signature`)
     granted(t, await get(app, jws(alg, header, claims(), keys.rsa)), 'user-1', `control: ${alg}`)
+  }
+})
+
+t.test('an RSA signature with its leading zero byte dropped → 401 (OpenSSL 3 accepts it for PSS)', async (t) => {
+  const app = await build(t, { keys: [{ file: jwksFile }] })
+  for (const alg of ['PS256', 'RS256'] as const) {
+    // About one signature in 256 starts with a zero byte: sign until one does.
+    let token = ''
+    let sig = Buffer.alloc(1, 1)
+    for (let i = 0; i < 5000 && sig[0] !== 0; i++) {
+      token = jws(alg, { alg, kid: 'rsa-1' }, claims({ jti: String(i) }), keys.rsa)
+      sig = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url')
+    }
+    t.equal(sig[0], 0, `${alg}: found a signature with a leading zero byte`)
+    granted(t, await get(app, token), 'user-1', `${alg}: control, the full-length signature`)
+    const input = token.slice(0, token.lastIndexOf('.'))
+    const short = `${input}.${sig.subarray(1).toString('base64url')}`
+    const platform = verifySig(`sha${alg.slice(2)}`, Buffer.from(input), alg === 'PS256'
+      ? { key: createPublicKey(keys.rsa.publicPem as string), padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+      : createPublicKey(keys.rsa.publicPem as string), sig.subarray(1))
+    t.comment(`${alg}: node:crypto (OpenSSL ${process.versions.openssl}) ${platform ? 'accepts' : 'refuses'} the 255-byte signature`)
+    denied(t, await get(app, short), 401, 'FJG_ERR_TOKEN_SIGNATURE', `${alg}: leading zero dropped`)
   }
 })
 
