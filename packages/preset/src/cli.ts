@@ -15,6 +15,8 @@ export function version (): string {
 }
 
 function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | undefined> {
+  // `pnpm start -- --config x` may hand the separator through: it means nothing here.
+  if (args[0] === '--') args = args.slice(1)
   try {
     return parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: false, strict: true }).values
   } catch (err) {

@@ -12,6 +12,9 @@ const RESTART_WINDOW = 10_000
 /** After this many failed starts in a row, the primary gives up. */
 const MAX_FAILED_STARTS = 5
 export const SHUTDOWN_MESSAGE = 'fjg:shutdown'
+// What stops the primary gracefully. A single process stops on these too (close-with-grace);
+// unhandled, SIGHUP or SIGQUIT would kill the primary at once and orphan the workers' shutdown.
+const SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT']
 
 export function workerCount (setting: number | 'auto' | undefined): number {
   if (setting === 'auto') return availableParallelism()
@@ -50,8 +53,7 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
 
     const finish = (): void => {
       if (Object.keys(cluster.workers ?? {}).length > 0) return
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
+      for (const s of SIGNALS) process.removeListener(s, onSignal)
       log(30, 'all workers stopped')
       resolve(exitCode)
     }
@@ -81,8 +83,7 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
       }
       shutdown(`${signal} received`, 0)
     }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
+    for (const s of SIGNALS) process.on(s, onSignal)
 
     cluster.on('listening', (worker, address) => {
       listening.add(worker.id)

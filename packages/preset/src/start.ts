@@ -120,7 +120,8 @@ export function handleSignals (running: RunningGateway, graceDelay = DEFAULT_GRA
   if (worker) {
     let closing = false
     const once = (): void => {
-      if (closing) return
+      // closeWithGrace.closing: it is already closing on a signal of its own (SIGHUP...).
+      if (closing || (closeWithGrace as unknown as { closing: boolean }).closing) return
       closing = true
       grace.close()
     }

@@ -53,14 +53,16 @@ tap.test('check', async (t) => {
     syntax: bad('syntax.json', '{\n  "routes": [\n    { "prefix": "/", "upstream": "http://x" },\n  ]\n}\n'),
     unknownKey: bad('unknown-key.json', cfg((c) => { c.server.prot = 1; c.routes[0].prefx = '/x' })),
     unknownOp: bad('unknown-op.json', cfg((c) => { c.jwt.requireClaims[0].op = 'contains' })),
-    missingKey: bad('missing-key.json', cfg((c) => { c.routes[0].jwt.keys = [{ file: 'keys/nope.pem' }] })),
-    revocationFolder: bad('revocation-folder.json', cfg((c) => { c.jwt.revocation = { sub: 'lists/folder.json' } })),
-    revocationBroken: bad('revocation-broken.json', cfg((c) => { c.routes[0].jwt.revocation = { kid: 'lists/broken.json' } })),
-    revocationMissing: bad('revocation-missing.json', cfg((c) => { c.jwt.revocation = { jti: 'lists/nope.json' } }))
+    // Two problems in two policies: both reported, in one run.
+    missingKey: bad('missing-key.json', cfg((c) => {
+      c.routes[0].jwt.keys = [{ file: 'keys/nope.pem' }]
+      c.routes[2].jwt = { revocation: { kid: 'lists/broken.json' } }
+    })),
+    revocationFolder: bad('revocation-folder.json', cfg((c) => { c.jwt.revocation = { sub: 'lists/folder.json' } }))
   }
   const other = tempDir(t)
   // Independent processes: run them side by side.
-  const [ok, syntax, unknownKey, unknownOp, missingEnv, missingKey, revFolder, revBroken, revMissing, noConfig, secretLeak] = await Promise.all([
+  const [ok, syntax, unknownKey, unknownOp, missingEnv, missingKey, revFolder, noConfig] = await Promise.all([
     run(['check', '--config', files2.good], { cwd: other, env }),
     run(['check', '--config', files2.syntax], { env }),
     run(['check', '-c', files2.unknownKey], { env }),
@@ -68,10 +70,7 @@ tap.test('check', async (t) => {
     run(['check', '--config', files2.good], { env: { ADMIN_UPSTREAM: undefined, JWT_SECRET: undefined } }),
     run(['check', '--config', files2.missingKey], { env }),
     run(['check', '--config', files2.revocationFolder], { env }),
-    run(['check', '--config', files2.revocationBroken], { env }),
-    run(['check', '--config', files2.revocationMissing], { env }),
-    run(['check'], { cwd: other }),
-    run(['check', '--config', files2.good], { env: { ...env, JWT_SECRET: '' } })
+    run(['check'], { cwd: other })
   ])
 
   t.test('a good config: exit 0 and a summary', async (t) => {
@@ -95,21 +94,17 @@ tap.test('check', async (t) => {
       /^ {2}routes\[1\]\.jwt\.secret: environment variable JWT_SECRET is not set$/m
     ])
   })
-  t.test('missing key file: the path of the key source and the resolved file', async (t) => {
-    failsWith(t, missingKey, [`  routes[0].jwt.keys[0].file: cannot read '${join(dir, 'keys', 'nope.pem')}': ENOENT`])
+  t.test('missing key file (and a broken revocation file elsewhere): both, by path', async (t) => {
+    failsWith(t, missingKey, [
+      `  routes[0].jwt.keys[0].file: cannot read '${join(dir, 'keys', 'nope.pem')}': ENOENT`,
+      /^ {2}routes\[2\]\.jwt\.revocation\.kid: '.*broken\.json' is not valid JSON/m
+    ])
   })
-  t.test('unreadable, broken or missing revocation files', async (t) => {
-    failsWith(t, revFolder, [`jwt.revocation.sub: cannot read '${join(dir, 'lists', 'folder.json')}': EISDIR`])
-    failsWith(t, revBroken, [/routes\[0\]\.jwt\.revocation\.kid: '.*broken\.json' is not valid JSON/])
-    failsWith(t, revMissing, [/jwt\.revocation\.jti: cannot read '.*nope\.json': ENOENT/])
+  t.test('unreadable revocation file', async (t) => {
+    failsWith(t, revFolder, [`  jwt.revocation.sub: cannot read '${join(dir, 'lists', 'folder.json')}': EISDIR`])
   })
   t.test('no --config and no ./gateway.json: usage error', async (t) => {
     failsWith(t, noConfig, ['check needs a config: --config <file>'])
-  })
-  t.test('a secret from the environment is never echoed in a message', async (t) => {
-    t.equal(secretLeak.code, 1)
-    t.match(secretLeak.stderr, /jwt\.secret: must not be empty|secret/)
-    t.notMatch(secretLeak.stderr + secretLeak.stdout, env.JWT_SECRET)
   })
 })
 
