@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
+import { jwtAuth } from '@fastify-jwt-gateway/jwt-auth'
 import t from 'tap'
 import { policySchema } from '@fastify-jwt-gateway/jwt-auth'
 import {
@@ -134,4 +135,17 @@ t.test('gatewayPlugin: one register line in an existing service', async (t) => {
   t.teardown(() => bad.close())
   bad.register(gatewayPlugin, { routes: [{ prefix: '/x', upstream: 'nope' }] })
   await t.rejects(async () => { await bad.ready() }, { code: 'FJG_ERR_GATEWAY_CONFIG' })
+})
+
+t.test('gatewayPlugin next to the host\'s own jwtAuth: both work, keyStatus() lists both', async (t) => {
+  const up = await echoUpstream(t)
+  const dir = t.testdir({ 'gw.jwk.json': JSON.stringify({ kty: 'oct', k: Buffer.from(SECRET).toString('base64url'), kid: 'gw' }) })
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(jwtAuth, { secret: 'the-host-service-secret-0123456789' })
+  app.get('/me', async (request) => ({ sub: request.jwt?.payload.sub }))
+  app.register(gatewayPlugin, { baseDir: dir, jwt: { keys: [{ file: 'gw.jwk.json' }] }, routes: [{ prefix: '/gw', upstream: up.url }] })
+  await app.ready()
+  t.same(app.jwtAuth.keyStatus().map((s) => s.source).length, 2)
+  t.equal((await app.inject({ url: '/me' })).statusCode, 401, 'the host\'s plugin guards its route')
 })

@@ -164,3 +164,15 @@ t.test('the default health path, and a gateway with no jwt at all', async (t) =>
   t.same(res.body, { status: 'ok', keys: [] })
   t.equal((await request(`${url}/x`)).body.url, '/x')
 })
+
+t.test('paths that escape the rewrite prefix never reach the upstream', async (t) => {
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, { routes: [{ prefix: '/api', upstream: up.url, rewritePrefix: '/api', jwt: false }] })
+  // http-proxy refuses an escaping destination with 400; the router already finds no route for a decoded "..".
+  for (const [path, status] of [['/api/..%2f..%2fadmin', 400], ['/api/%2e%2e/admin', 404], ['/api/..%5c..%5cadmin', 400]] as const) {
+    const res = await request(`${url}${path}`)
+    t.equal(res.status, status, path)
+    t.equal(res.body.upstream, undefined)
+  }
+  t.equal((await request(`${url}/api/ok`)).body.url, '/api/ok')
+})
