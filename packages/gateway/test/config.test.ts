@@ -1,9 +1,8 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Fastify from 'fastify'
-import { jwtAuth } from '@fastify-jwt-gateway/jwt-auth'
 import t from 'tap'
-import { policySchema } from '@fastify-jwt-gateway/jwt-auth'
+import { jwtAuth, policySchema } from '@fastify-jwt-gateway/jwt-auth'
 import {
   buildGateway, gatewayConfigProblems, gatewayConfigSchema, gatewayPlugin, GatewayConfigError, type GatewayConfig
 } from '../src/index.js'
