@@ -17,10 +17,11 @@ import { describeFetchError, FetchError, fetchJson } from './remote-fetch.js'
 //   MAX_DOCUMENT_BYTES, and never rejects into a request: failures are logged;
 // - a good fetch replaces the whole set; keys that left it get `active = false`,
 //   which kills verified tokens the verifier cached with them;
-// - a failed fetch keeps the last good set until it is `cacheTtl + maxStale`
-//   old, then the source fails closed (empty, `usable() === false`);
-// - an unknown kid refetches at most once per `cooldown`, and a kid still
-//   unknown after a good fetch is remembered for 2 × cooldown;
+// - a failed fetch keeps the last good set until it is `ttl + maxStale` old
+//   (HTTP's max-stale), then the source fails closed (empty, `usable() === false`);
+// - an unknown kid refetches at most once per `cooldown` (counted from the
+//   start and from the end of the last fetch), and a kid still unknown after
+//   a good fetch is remembered for 2 × cooldown;
 // - a refresh runs in the background before the set expires; after a failure,
 //   retries back off exponentially.
 
@@ -35,6 +36,9 @@ export interface RemoteSpec {
   cooldown?: number
   /** Seconds. */
   maxStale?: number
+  /** Milliseconds: first retry delay after a failure, and its cap (RETRY_MIN, RETRY_MAX). Not a policy key. */
+  retryMin?: number
+  retryMax?: number
 }
 
 export interface RemoteLogger {
@@ -114,6 +118,8 @@ export class RemoteSource implements RemoteKeySource {
   readonly timeout: number
   readonly cooldown: number
   readonly maxStale: number
+  readonly retryMin: number
+  readonly retryMax: number
   private readonly log: RemoteLogger
 
   private current: readonly KeyEntry[] = NO_KEYS
@@ -146,6 +152,8 @@ export class RemoteSource implements RemoteKeySource {
     this.timeout = spec.timeout ?? DEFAULT_JWKS_TIMEOUT
     this.cooldown = (spec.cooldown ?? DEFAULT_JWKS_COOLDOWN) * 1000
     this.maxStale = (spec.maxStale ?? DEFAULT_JWKS_MAX_STALE) * 1000
+    this.retryMin = spec.retryMin ?? RETRY_MIN
+    this.retryMax = spec.retryMax ?? RETRY_MAX
     this.ttl = this.cacheTtl
     this.log = log
   }
@@ -215,13 +223,17 @@ export class RemoteSource implements RemoteKeySource {
     if (this.inflight !== null) return this.inflight
     this.lastAttempt = Date.now()
     this.fetches++
+    // The cooldown runs from the end of a fetch too: a server that takes the
+    // whole timeout to fail is not asked again as soon as it has failed.
     const p = this.load().then(
       (loaded) => {
         this.inflight = null
+        this.lastAttempt = Date.now()
         this.succeed(loaded)
       },
       (err: unknown) => {
         this.inflight = null
+        this.lastAttempt = Date.now()
         this.fail(err, reason)
       }
     ).catch((err: unknown) => {
@@ -369,7 +381,8 @@ export class RemoteSource implements RemoteKeySource {
     } else {
       this.log.error({ jwks: info }, 'jwt: key set fetch failed; no keys from this source, its tokens get 401')
     }
-    const backoff = Math.min(RETRY_MIN * 2 ** (this.failures - 1), RETRY_MAX, this.cacheTtl * REFRESH_AHEAD)
+    // Never slower than the refresh would be: a short cacheTtl asks for fresh keys.
+    const backoff = Math.min(this.retryMin * 2 ** (this.failures - 1), this.retryMax, this.cacheTtl * REFRESH_AHEAD)
     this.schedule(backoff)
   }
 
