@@ -36,6 +36,13 @@ export function wireValue (s: string): string {
   return s
 }
 
+// Hop-by-hop headers (RFC 9110 §7.6.1) reply-from passes on unless they are
+// listed in Connection: undici refuses to send `keep-alive`, `upgrade` and
+// `expect` (a client's `Keep-Alive` or curl's `Expect: 100-continue` on a large
+// POST would be a 502), and none of them is meant for the next hop. Node has
+// already answered `100 Continue` to the client.
+const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect'] as const
+
 // The WebSocket client (ws) sends its own handshake headers; of the client's
 // headers these are passed on, besides the cookie, the token and the claims.
 const WS_PASSED = ['origin', 'user-agent', 'accept-language'] as const
@@ -126,6 +133,10 @@ export function compileForwarder (policy: CompiledPolicy | null, strip: readonly
 
   return {
     http (request, headers) {
+      for (let i = 0; i < HOP_BY_HOP.length; i++) {
+        const name = HOP_BY_HOP[i] as string
+        if (headers[name] !== undefined) delete headers[name]
+      }
       write(request, headers)
       return headers
     },

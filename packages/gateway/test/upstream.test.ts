@@ -120,3 +120,29 @@ t.test('an upstream with a base path: the prefix is replaced by it', async (t) =
   const { url } = await startGateway(t, { routes: [{ prefix: '/svc', upstream: `${up.url}/v1` }] })
   t.equal((await request(`${url}/svc/items?a=1`)).body.url, '/v1/items?a=1')
 })
+
+t.test('hop-by-hop headers stay at the gateway (a client\'s Keep-Alive or Expect is not a 502)', async (t) => {
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, { routes: [{ prefix: '/', upstream: up.url }] })
+  const res = await request(`${url}/x`, { headers: { 'keep-alive': 'timeout=5', 'proxy-connection': 'keep-alive', te: 'trailers', 'x-kept': '1' } })
+  t.equal(res.status, 200)
+  for (const name of ['keep-alive', 'proxy-connection', 'te']) t.notOk(name in res.body.headers, name)
+  t.equal(res.body.headers['x-kept'], '1')
+
+  // curl sends Expect: 100-continue with a body over 1 KiB.
+  const { request: httpRequest } = await import('node:http')
+  const body = Buffer.alloc(4096, 'a')
+  const answer = await new Promise<{ status: number, seen: any }>((resolve, reject) => {
+    const req = httpRequest(`${url}/upload`, { method: 'POST', agent: false, headers: { expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': String(body.length) } }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => resolve({ status: res.statusCode as number, seen: JSON.parse(Buffer.concat(chunks).toString()) }))
+    })
+    req.on('continue', () => req.end(body))
+    req.on('error', reject)
+  })
+  t.equal(answer.status, 200)
+  t.equal(answer.seen.method, 'POST')
+  t.equal(answer.seen.headers['content-length'], '4096')
+  t.notOk('expect' in answer.seen.headers)
+})
