@@ -1,10 +1,11 @@
 // The load benchmark: one command (`pnpm bench`) that starts an origin,
 // then each variant alone in its own process, drives it with autocannon for
 // a fixed time, and prints req/s, p50/p99 latency and the ratio to
-// "gateway, jwt: false" measured in the same run. See README.md.
+// "gateway, jwt: false" measured in the same run — in slices paired with the
+// baseline's, so a shared machine's changing load cancels out. See README.md.
 //
 //   node benchmarks/run.mjs [--duration 5] [--connections 50] [--quick]
-//                           [--variants a,b] [--rounds 1] [--profile] [--list]
+//                           [--slice 1] [--variants a,b] [--profile] [--list]
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
@@ -53,12 +54,12 @@ export const VARIANTS = [
 const MEMORY = 'memory'
 
 const USAGE = `usage: node benchmarks/run.mjs [options]
-  --duration S       seconds of load per variant (default 5; --quick: 1)
-  --warmup S         seconds of load before each measurement (default 1; --quick: 0.5)
+  --duration S       seconds of load per variant, in slices alternating with the baseline (default 5; --quick: 1)
+  --slice S          seconds per slice (default 1; --quick: 0.5)
+  --warmup S         seconds of load before a variant is measured (default 1; --quick: 0.5)
   --connections N    concurrent connections (default 50)
   --quick            short run: 1 s per variant, smaller token pools, 20k tokens for memory
-  --variants a,b     only these (names, or a prefix ending in *); the baseline is always run
-  --rounds N         repeat the whole sequence N times and keep the median (default 1)
+  --variants a,b     only these (names, or a prefix ending in *; "memory": the memory step); the baseline always runs
   --pool N           distinct tokens per algorithm (default 10000; --quick: 2000)
   --memory-tokens N  distinct tokens for the memory step (default 100000; --quick: 20000)
   --no-memory        skip the memory step
@@ -68,11 +69,11 @@ const USAGE = `usage: node benchmarks/run.mjs [options]
 const { values: args } = parseArgs({
   options: {
     duration: { type: 'string' },
+    slice: { type: 'string' },
     warmup: { type: 'string' },
     connections: { type: 'string', default: '50' },
     quick: { type: 'boolean', default: false },
     variants: { type: 'string' },
-    rounds: { type: 'string', default: '1' },
     pool: { type: 'string' },
     'memory-tokens': { type: 'string' },
     'no-memory': { type: 'boolean', default: false },
@@ -101,11 +102,14 @@ function positive (name, value) {
   return n
 }
 
+const duration = positive('duration', args.duration ?? (args.quick ? 1 : 5))
+const sliceSeconds = Math.min(duration, positive('slice', args.slice ?? (args.quick ? 0.5 : 1)))
 const opts = {
-  duration: positive('duration', args.duration ?? (args.quick ? 1 : 5)),
+  duration,
+  slice: sliceSeconds,
+  slices: Math.max(1, Math.round(duration / sliceSeconds)),
   warmup: args.warmup === '0' ? 0 : positive('warmup', args.warmup ?? (args.quick ? 0.5 : 1)),
   connections: Math.round(positive('connections', args.connections)),
-  rounds: Math.round(positive('rounds', args.rounds)),
   pool: Math.round(positive('pool', args.pool ?? (args.quick ? 2000 : 10_000))),
   memoryTokens: Math.round(positive('memory-tokens', args['memory-tokens'] ?? (args.quick ? 20_000 : 100_000))),
   profile: args.profile
@@ -167,21 +171,23 @@ function specFor (v, upstream) {
   }
 }
 
-async function startTarget (v, ctx, round, pool) {
-  if (v.kind === 'origin') return { port: ctx.originPort, close: async () => {} }
-  if (v.kind === 'nginx') return startNginx({ upstreamPort: ctx.originPort, token: pool.tokens[0] })
-  if (v.kind === 'preset') return startPreset({ upstreamPort: ctx.originPort, workers: v.workers, jwt: false, token: pool.tokens[0] })
-  const execArgv = opts.profile
-    ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${v.name}-r${round}.cpuprofile`]
-    : []
-  const { child, port } = await startServer(v.name, specFor(v, `http://127.0.0.1:${ctx.originPort}`), { execArgv })
-  return { port, close: () => stop(child) }
-}
-
-/** One variant, one measurement: start, check, warm up, measure, stop. */
-async function measure (v, ctx, round) {
+/** Starts a variant, checks it answers as it should, warms it up. Resolves with { port, pool, close }. */
+async function startChecked (v, ctx) {
   const pool = tokensFor(v)
-  const target = await startTarget(v, ctx, round, pool)
+  let target
+  if (v.kind === 'origin') {
+    target = { port: ctx.originPort, close: async () => {} }
+  } else if (v.kind === 'nginx') {
+    target = await startNginx({ upstreamPort: ctx.originPort, token: pool.tokens[0] })
+  } else if (v.kind === 'preset') {
+    target = await startPreset({ upstreamPort: ctx.originPort, workers: v.workers, jwt: false, token: pool.tokens[0] })
+  } else {
+    const execArgv = opts.profile
+      ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${v.name}.cpuprofile`]
+      : []
+    const { child, port } = await startServer(v.name, specFor(v, `http://127.0.0.1:${ctx.originPort}`), { execArgv })
+    target = { port, close: () => stop(child) }
+  }
   try {
     const { port } = target
     // Figures from a server that answers errors are worthless: check first.
@@ -194,11 +200,14 @@ async function measure (v, ctx, round) {
       if (denied.status !== 401) throw new Error(`a request without a token got ${denied.status}: authentication is not on`)
     }
     if (opts.warmup > 0) await drive({ port, pool, duration: opts.warmup, connections: opts.connections })
-    return summarize(await drive({ port, pool, duration: opts.duration, connections: opts.connections }))
-  } finally {
+  } catch (err) {
     await target.close()
+    throw err
   }
+  return { port: target.port, pool, close: target.close }
 }
+
+const slice = async (t) => summarize(await drive({ port: t.port, pool: t.pool, duration: opts.slice, connections: opts.connections }))
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -208,98 +217,143 @@ const median = (xs) => {
 const fmtInt = (n) => Math.round(n).toLocaleString('en-US')
 const fmtMs = (n) => n.toFixed(n < 10 ? 2 : 1)
 const fmtRatio = (r) => r === null || !Number.isFinite(r) ? 'n/a' : r.toFixed(2)
+const badOf = (s) => s.non2xx + s.errors + s.timeouts
 
 async function main () {
   const nginx = variants.some((v) => v.kind === 'nginx') ? nginxVersion() : null
   const load0 = loadavg()
-  log(`fastify-jwt-gateway benchmarks: ${opts.duration} s per variant (+${opts.warmup} s warm-up), ${opts.connections} connections, ` +
-    `${opts.rounds} round(s); node ${process.version}, ${cpus().length} CPUs, load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
+  log(`fastify-jwt-gateway benchmarks: ${opts.slices} × ${opts.slice} s per variant, each slice paired with one of the baseline ` +
+    `(+${opts.warmup} s warm-up), ${opts.connections} connections; node ${process.version}, ${cpus().length} CPUs, ` +
+    `load average ${load0.map((l) => l.toFixed(2)).join(' ')}`)
   if (variants.some((v) => v.kind === 'nginx') && nginx === null) log(INSTALL_HINT)
 
   const origin = await startServer('origin', { kind: 'origin' })
   const ctx = { originPort: origin.port }
-  const runs = new Map(variants.map((v) => [v.name, []]))
+  // name → { slices: [summary], ratios: [variant/baseline per pair] }
+  const measured = new Map()
   const errors = new Map()
+  const fail = (name, err) => {
+    if (!errors.has(name)) errors.set(name, [])
+    errors.get(name).push(err.message.split('\n')[0])
+  }
   let memory = null
+  let base = null
 
   try {
-    // The baseline opens every round and closes the run: its spread is the noise figure.
-    const sequence = []
-    const base = variants.find((v) => v.name === BASELINE)
-    const rest = variants.filter((v) => v.name !== BASELINE && (v.kind !== 'nginx' || nginx !== null))
-    for (let r = 0; r < opts.rounds; r++) {
-      // Odd rounds run backwards: a slow drift of the machine's load then weighs on every variant alike.
-      const order = r % 2 === 0 ? rest : [...rest].reverse()
-      sequence.push(...[base, ...order].map((v) => [v, r]))
+    // The baseline runs for the whole run and is measured in a slice next to
+    // every slice of every variant: a load that comes and goes on a shared
+    // machine hits both sides of a pair alike, and their ratio keeps.
+    const baseVariant = variants.find((v) => v.name === BASELINE)
+    const baseSlices = []
+    measured.set(BASELINE, { slices: baseSlices, ratios: [] })
+    try {
+      base = await startChecked(baseVariant, ctx)
+    } catch (err) {
+      fail(BASELINE, err)
+      log(`${BASELINE}: FAILED: ${err.message}\n  (variants are measured alone; no ratio can be given)`)
     }
-    if (rest.length > 0) sequence.push([base, opts.rounds])
+    const rest = variants.filter((v) => v.name !== BASELINE && (v.kind !== 'nginx' || nginx !== null))
+    if (rest.length === 0 && base !== null) {
+      for (let k = 0; k < opts.slices; k++) baseSlices.push(await slice(base))
+    }
 
     let step = 0
-    for (const [v, round] of sequence) {
+    for (const v of rest) {
       step++
-      const label = `[${step}/${sequence.length}] ${v.name}`
+      const label = `[${step}/${rest.length}] ${v.name}`
+      let t
       try {
-        const s = await measure(v, ctx, round)
-        runs.get(v.name).push(s)
-        const bad = s.non2xx + s.errors + s.timeouts
-        log(`${label}: ${fmtInt(s.rps)} req/s, p50 ${fmtMs(s.p50)} ms, p99 ${fmtMs(s.p99)} ms${bad > 0 ? `, ${bad} non-2xx/errors` : ''}`)
+        t = await startChecked(v, ctx)
       } catch (err) {
-        if (!errors.has(v.name)) errors.set(v.name, [])
-        errors.get(v.name).push(err.message.split('\n')[0])
+        fail(v.name, err)
         log(`${label}: FAILED: ${err.message}`)
+        continue
+      }
+      const m = { slices: [], ratios: [] }
+      try {
+        for (let k = 0; k < opts.slices; k++) {
+          // Alternate which side goes first: neither gets the systematically warmer slot.
+          let b = null
+          if (base !== null && k % 2 === 0) b = await slice(base)
+          const s = await slice(t)
+          if (base !== null && k % 2 === 1) b = await slice(base)
+          m.slices.push(s)
+          if (b !== null) {
+            baseSlices.push(b)
+            m.ratios.push(s.rps / b.rps)
+          }
+        }
+        measured.set(v.name, m)
+        const rps = median(m.slices.map((x) => x.rps))
+        const bad = m.slices.reduce((n, x) => n + badOf(x), 0)
+        log(`${label}: ${fmtInt(rps)} req/s, × no-auth ${m.ratios.length ? fmtRatio(median(m.ratios)) : 'n/a'}` +
+          ` (pairs ${m.ratios.map((r) => r.toFixed(2)).join(' ')})${bad > 0 ? `, ${bad} non-2xx/errors` : ''}`)
+      } catch (err) {
+        fail(v.name, err)
+        log(`${label}: FAILED: ${err.message}`)
+      } finally {
+        await t.close()
       }
     }
+
+    if (base !== null) await base.close()
+    base = null
 
     if (runMemory) {
       try {
         memory = await measureMemory({ upstreamPort: ctx.originPort, key: keyFor('ES256'), count: opts.memoryTokens, connections: opts.connections, log })
       } catch (err) {
-        errors.set(MEMORY, [err.message.split('\n')[0]])
+        fail(MEMORY, err)
         log(`memory: FAILED: ${err.message}`)
       }
     }
   } finally {
+    if (base !== null) await base.close()
     await stop(origin.child)
     await stopAll()
   }
 
   // ---- report ----
   const figure = (name) => {
-    const list = runs.get(name) ?? []
-    if (list.length === 0) return null
+    const m = measured.get(name)
+    if (m === undefined || m.slices.length === 0) return null
+    const isBase = name === BASELINE
+    const med = median(m.slices.map((s) => s.rps))
     return {
-      rps: median(list.map((s) => s.rps)),
-      p50: median(list.map((s) => s.p50)),
-      p99: median(list.map((s) => s.p99)),
-      bad: list.reduce((n, s) => n + s.non2xx + s.errors + s.timeouts, 0),
-      runs: list
+      rps: med,
+      p50: median(m.slices.map((s) => s.p50)),
+      p99: median(m.slices.map((s) => s.p99)),
+      bad: m.slices.reduce((n, s) => n + badOf(s), 0),
+      // The baseline alone: how far its slices strayed from its median over the run (the unpaired noise).
+      ratio: isBase ? 1 : (m.ratios.length > 0 ? median(m.ratios) : null),
+      lo: isBase ? Math.min(...m.slices.map((s) => s.rps)) / med : (m.ratios.length > 0 ? Math.min(...m.ratios) : null),
+      hi: isBase ? Math.max(...m.slices.map((s) => s.rps)) / med : (m.ratios.length > 0 ? Math.max(...m.ratios) : null),
+      slices: m.slices,
+      ratios: m.ratios
     }
   }
+  const ratio = (name) => figure(name)?.ratio ?? null
   const baseFig = figure(BASELINE)
-  const ratio = (name) => {
-    const f = figure(name)
-    return f === null || baseFig === null ? null : f.rps / baseFig.rps
-  }
-  const baseRps = (runs.get(BASELINE) ?? []).map((s) => s.rps)
-  const spread = baseRps.length > 1 ? (Math.max(...baseRps) - Math.min(...baseRps)) / median(baseRps) : null
 
   const rows = variants.map((v) => {
     const f = figure(v.name)
-    if (v.kind === 'nginx' && nginx === null) return [v.name, v.title, 'skipped: no nginx', '', '', '', '']
-    if (f === null) return [v.name, v.title, `FAILED: ${(errors.get(v.name)?.[0] ?? '').slice(0, 60)}`, '', '', '', '']
-    return [v.name, v.title, fmtInt(f.rps), fmtMs(f.p50), fmtMs(f.p99), v.name === BASELINE ? '1.00' : fmtRatio(ratio(v.name)), String(f.bad)]
+    if (v.kind === 'nginx' && nginx === null) return [v.name, v.title, 'skipped: no nginx', '', '', '', '', '']
+    if (f === null) return [v.name, v.title, `FAILED: ${(errors.get(v.name)?.[0] ?? '').slice(0, 60)}`, '', '', '', '', '']
+    return [v.name, v.title, fmtInt(f.rps), fmtMs(f.p50), fmtMs(f.p99), fmtRatio(f.ratio),
+      f.lo === null ? '' : `${fmtRatio(f.lo)}–${fmtRatio(f.hi)}`, String(f.bad)]
   })
 
+  // Two variants against each other: the quotient of their paired ratios.
   const rel = (a, b) => {
-    const fa = figure(a)
-    const fb = figure(b)
-    return fa === null || fb === null ? null : fa.rps / fb.rps
+    const ra = ratio(a)
+    const rb = ratio(b)
+    return ra === null || rb === null ? null : ra / rb
   }
   const targets = [
     ['gateway + RS256, one token', '× gateway no-auth', ratio('gateway-rs256'), 0.95],
     ['gateway + ES256, one token', '× gateway no-auth', ratio('gateway-es256'), 0.95],
     ['gateway + ES256, distinct tokens', '× gateway no-auth', ratio('gateway-es256-distinct'), 0.6],
-    ['gateway no-auth', '× nginx proxy_pass', rel(BASELINE, 'nginx'), 0.6],
+    ['gateway no-auth', '× nginx proxy_pass', ratio('nginx') === null ? null : 1 / ratio('nginx'), 0.6],
     ['embedded jwt-auth', '× @fastify/jwt, same app', rel('embedded', 'embedded-fastify-jwt'), 1.1]
   ]
   const targetRows = targets.map(([what, of, r, min]) => [what, `${fmtRatio(r)} ${of}`, `≥ ${min}`, r === null ? 'not measured' : r >= min ? 'met' : 'NOT met'])
@@ -309,14 +363,17 @@ async function main () {
 
   const load1 = loadavg()
   console.log()
-  console.log(`${opts.duration} s per variant, ${opts.connections} connections, ${opts.rounds} round(s), median of rounds; ` +
+  console.log(`${opts.slices} × ${opts.slice} s per variant, each slice paired with a baseline slice; ${opts.connections} connections; ` +
     `node ${process.version}; ${cpus().length} CPUs; load average ${load0[0].toFixed(2)} → ${load1[0].toFixed(2)}` +
     (nginx ? `; ${nginx}` : ''))
   console.log()
-  console.log(formatTable(['variant', 'what', 'req/s', 'p50 ms', 'p99 ms', '× no-auth', 'non-2xx'], rows, { right: [2, 3, 4, 5, 6] }))
+  console.log(formatTable(['variant', 'what', 'req/s', 'p50 ms', 'p99 ms', '× no-auth', 'pairs min–max', 'non-2xx'], rows, { right: [2, 3, 4, 5, 6, 7] }))
   console.log()
-  console.log(`× no-auth: req/s ÷ "${BASELINE}" req/s, same run.` +
-    (spread === null ? '' : ` Baseline measured ${baseRps.length} times (start of each round and at the end), spread ${(spread * 100).toFixed(1)}%: ratios closer than that are noise.`))
+  console.log(`× no-auth: the median over pairs of (variant req/s ÷ "${BASELINE}" req/s in the slice next to it), same run.`)
+  if (baseFig !== null && baseFig.slices.length > 1) {
+    console.log(`"${BASELINE}" alone ranged ${fmtRatio(baseFig.lo)}–${fmtRatio(baseFig.hi)}× its median over the run: ` +
+      'that is the noise the pairing removes; a variant\'s own pairs min–max is what remains.')
+  }
   console.log()
   console.log(formatTable(['target (issue 6)', 'measured', 'wanted', ''], targetRows))
   if (memory !== null) {
@@ -340,7 +397,6 @@ async function main () {
     nginx,
     options: opts,
     baseline: BASELINE,
-    baselineSpread: spread,
     variants: variants.map((v) => {
       const f = figure(v.name)
       return {
@@ -349,9 +405,10 @@ async function main () {
         rps: f?.rps ?? null,
         p50: f?.p50 ?? null,
         p99: f?.p99 ?? null,
-        ratio: v.name === BASELINE ? 1 : ratio(v.name),
+        ratio: f?.ratio ?? null,
+        pairRatios: f?.ratios ?? [],
         errors: errors.get(v.name) ?? [],
-        runs: f?.runs ?? []
+        slices: f?.slices ?? []
       }
     }),
     targets: targets.map(([what, of, r, min]) => ({ what, of, ratio: r, min, met: r === null ? null : r >= min })),
