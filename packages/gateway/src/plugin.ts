@@ -8,7 +8,7 @@ import {
 import { FJG_ERR_METHOD_NOT_ALLOWED, GatewayConfigError } from './errors.js'
 import { compileForwarder } from './forward.js'
 import {
-  DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, normalizePrefix
+  DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig } from './types.js'
 import { createUpstreamPool, upstreamErrorHandler } from './upstream.js'
@@ -135,12 +135,27 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     host.keyStatus = () => [...hostStatus(), ...shared.status()]
   }
 
+  // Longest prefix wins whatever the method: the router looks routes up per
+  // method, so without a 405 for the methods no route of a prefix takes, a
+  // POST to a GET-only `/api/admin` would fall through to `/api` and its
+  // policy. Registered once per prefix, in its first route's context (after
+  // that route's policy).
+  const taken = new Map<string, { first: number, methods: Set<string> }>()
+  for (const r of routes) {
+    const entry = taken.get(r.prefix)
+    if (entry === undefined) taken.set(r.prefix, { first: r.index, methods: methodsOf(r.route) })
+    else for (const m of methodsOf(r.route)) entry.methods.add(m)
+  }
+
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
     let pool = pools.get(origin)
     if (pool === undefined) pools.set(origin, (pool = createUpstreamPool(origin)))
-    fastify.register(routeContext(r, forwarded, pool), r.prefix === '/' ? {} : { prefix: r.prefix })
+    const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
+    const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
+    const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
+    fastify.register(routeContext(r, forwarded, pool, refused, allow), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -157,7 +172,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 }
 
 /** One route: its own encapsulated context, hook and proxy (hooks never leak to another route). */
-function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool) {
+function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy))
@@ -189,13 +204,8 @@ function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Poo
       wsClientOptions: wsClientOptions as any
     } as any)
 
-    // Longest prefix wins whatever the method: the router looks routes up per
-    // method, so without these a POST to a GET-only `/api/admin` would fall
-    // through to `/api` and its policy. HEAD follows GET (Fastify exposes it).
-    const others = DEFAULT_METHODS.filter((m) => !r.methods.includes(m) && !(m === 'HEAD' && r.methods.includes('GET')))
-    if (others.length > 0) {
-      const allow = [...r.methods, ...(r.methods.includes('GET') && !r.methods.includes('HEAD') ? ['HEAD'] : [])].join(', ')
-      for (const url of ['/', '/*']) instance.route({ method: others, url, handler: methodNotAllowed(allow) })
+    if (refused.length > 0) {
+      for (const url of ['/', '/*']) instance.route({ method: [...refused], url, handler: methodNotAllowed(allow) })
     }
   }
 }

@@ -208,8 +208,15 @@ function walk (value: unknown, schema: Schema, path: string, out: string[]): voi
   }
 }
 
-function methodsOf (route: { methods?: unknown }): Set<string> {
-  return new Set(Array.isArray(route.methods) ? route.methods as string[] : DEFAULT_METHODS)
+/** The methods a route takes; GET brings HEAD (Fastify routes HEAD to GET routes). */
+export function methodsOf (route: { methods?: unknown }): Set<string> {
+  const set = new Set<string>(Array.isArray(route.methods) ? route.methods as string[] : DEFAULT_METHODS)
+  if (set.has('GET')) set.add('HEAD')
+  return set
+}
+
+function implicitHead (route: Record<string, unknown> | undefined): boolean {
+  return Array.isArray(route?.methods) && !(route.methods as unknown[]).includes('HEAD')
 }
 
 /** `/api/` and `/api` are one prefix. */
@@ -238,7 +245,7 @@ export function gatewayConfigProblems (config: unknown): string[] {
         const key = `${method} ${prefix}`
         const first = owners.get(key)
         if (first !== undefined) {
-          out.push(`routes[${i}].prefix: ${JSON.stringify(prefix)} is already routed for ${method} by routes[${first}]`)
+          out.push(`routes[${i}].prefix: ${JSON.stringify(prefix)} is already routed for ${method} by routes[${first}]${method === 'HEAD' && implicitHead(routes[first]) ? ' (HEAD follows GET)' : ''}`)
           break
         }
         owners.set(key, i)

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { sign } from '../../jwt-auth/test/helpers/keys.js'
+import { gatewayConfigProblems } from '../src/index.js'
 import { bearer, echoUpstream, hs, keys, request, SECRET, startGateway } from './helpers/servers.js'
 
 // The route table: which upstream and which policy a request meets.
@@ -175,4 +176,24 @@ t.test('paths that escape the rewrite prefix never reach the upstream', async (t
     t.equal(res.body.upstream, undefined)
   }
   t.equal((await request(`${url}/api/ok`)).body.url, '/api/ok')
+})
+
+t.test('one prefix, two routes split by method: each method meets its own route, the rest 405', async (t) => {
+  const reads = await echoUpstream(t, 'reads')
+  const writes = await echoUpstream(t, 'writes')
+  const { url } = await startGateway(t, {
+    jwt: { secret: SECRET },
+    routes: [
+      { prefix: '/items', upstream: reads.url, methods: ['GET'], jwt: false },
+      { prefix: '/items', upstream: writes.url, methods: ['POST', 'PUT'] }
+    ]
+  })
+  t.equal((await request(`${url}/items/1`)).body.upstream, 'reads')
+  t.equal((await request(`${url}/items/1`, { method: 'POST' })).status, 401, 'writes need a token')
+  t.equal((await request(`${url}/items/1`, { method: 'POST', headers: bearer(hs({ sub: 'w' })) })).body.upstream, 'writes')
+  const del = await request(`${url}/items/1`, { method: 'DELETE' })
+  t.equal(del.status, 405)
+  t.equal(del.headers.allow, 'GET, HEAD, POST, PUT')
+  t.same(gatewayConfigProblems({ routes: [{ prefix: '/a', upstream: 'http://h', methods: ['GET'] }, { prefix: '/a', upstream: 'http://h', methods: ['HEAD'] }] }),
+    ['routes[1].prefix: "/a" is already routed for HEAD by routes[0] (HEAD follows GET)'])
 })
