@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -57,14 +58,19 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
  * error prints its message, never a stack, and resolves 1.
  */
 export async function main (argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number | undefined> {
+  let code: number | undefined
   try {
-    return await run(argv, io)
+    code = await run(argv, io)
   } catch (err) {
     if (err instanceof UserError) {
       io.stderr.write(`fastify-jwt-gateway: ${err.message}\n`)
     } else {
       io.stderr.write(`fastify-jwt-gateway: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`)
     }
-    return 1
+    code = 1
   }
+  // A cluster worker that is done (it failed to start) would be kept alive by
+  // its IPC channel: let go of it so the process exits and the primary sees it.
+  if (code !== undefined && cluster.isWorker) process.disconnect?.()
+  return code
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { FJG_ERR_CONFIG_INVALID, FJG_ERR_LISTEN, UserError } from './errors.js'
 import { buildGateway, type GatewayConfig } from './gateway.js'
@@ -59,21 +60,37 @@ export function urlOf (host: string, port: number): string {
   return `http://${h}:${port}`
 }
 
+function listenProblem (err: unknown, host: string, port: number): UserError | null {
+  const code = (err as NodeJS.ErrnoException).code
+  const why = code === 'EADDRINUSE'
+    ? 'the address is already in use'
+    : code === 'EACCES'
+      ? 'permission denied (ports below 1024 need privileges)'
+      : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+        ? 'no such local address'
+        : null
+  return why === null ? null : new UserError(FJG_ERR_LISTEN, `cannot listen on ${host}:${port}: ${why}`)
+}
+
+/**
+ * Binds and releases host:port, so a cluster primary reports a taken port once
+ * instead of every worker failing with it. (A race with another process stays
+ * possible; the workers then report it.)
+ */
+export function assertCanListen (host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', (err) => reject(listenProblem(err, host, port) ?? err))
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()))
+  })
+}
+
 /** Listens; logs one line with the address. Address errors become UserErrors. */
 export async function listen (app: FastifyInstance, host: string, port: number): Promise<{ url: string, port: number }> {
   try {
     await app.listen({ host, port, listenTextResolver: (address) => `fastify-jwt-gateway listening on ${address}` })
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    const why = code === 'EADDRINUSE'
-      ? 'the address is already in use'
-      : code === 'EACCES'
-        ? 'permission denied (ports below 1024 need privileges)'
-        : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
-          ? 'no such local address'
-          : null
-    if (why === null) throw err
-    throw new UserError(FJG_ERR_LISTEN, `cannot listen on ${host}:${port}: ${why}`)
+    throw listenProblem(err, host, port) ?? err
   }
   const address = app.server.address()
   const actual = typeof address === 'object' && address !== null ? address.port : port

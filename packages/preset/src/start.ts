@@ -8,7 +8,7 @@ import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import type { GatewayConfig } from './gateway.js'
-import { buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server.js'
+import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server.js'
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
 export const DEFAULT_GRACE_DELAY = 10_000
@@ -151,6 +151,8 @@ export async function startCommand (values: { config?: string, host?: string, po
     const probe = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: loaded.file })
     await probe.close()
     const host = values.host ?? loaded.config.server?.host ?? DEFAULT_HOST
+    const listenPort = port ?? loaded.config.server?.port ?? DEFAULT_PORT
+    if (listenPort !== 0) await assertCanListen(host, listenPort)
     return runPrimary({
       workers,
       graceDelay: DEFAULT_GRACE_DELAY,

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { request } from 'node:http'
 import { join } from 'node:path'
-import { startCli } from './helpers/cli.js'
+import { createServer } from 'node:net'
+import { run, startCli } from './helpers/cli.js'
 import { keys, sign, tempDir, upstream, writeJson } from './helpers/fixtures.js'
 
 // server.workers: N processes sharing one port through node:cluster; a worker
@@ -62,4 +63,19 @@ t.test('workers: 2 processes serve one port, a dead one is replaced', async (t) 
     }
   })
   t.same(alive, [], 'no worker is left behind')
+})
+
+t.test('workers on a port that is taken: one message, exit 1, no worker left running', async (t) => {
+  const dir = tempDir(t)
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => blocker.close())
+  const port = (blocker.address() as { port: number }).port
+  const config = writeJson(join(dir, 'gateway.json'), {
+    server: { port, workers: 2 },
+    routes: [{ prefix: '/', upstream: 'http://127.0.0.1:9' }]
+  })
+  const r = await run(['start', '--config', config])
+  t.equal(r.code, 1)
+  t.equal(r.stderr, `fastify-jwt-gateway: cannot listen on 127.0.0.1:${port}: the address is already in use\n`)
 })
