@@ -89,7 +89,7 @@ function shape (res: LightMyRequestResponse): number {
 
 // ============================================================== the extractors
 
-t.test('bearerToken never throws and returns a trimmed, non-empty token or null', async (t) => {
+t.test('bearerToken never throws and returns a non-empty token without surrounding spaces, or null', async (t) => {
   await fc.assert(fc.property(fc.oneof(anyText, anyText.map((s) => `Bearer ${s}`), anyText.map((s) => `bEaReR${s}`)), (value) => {
     const token = bearerToken(value)
     if (token === null) return true
@@ -148,7 +148,7 @@ t.test('countMembers counts the members written, repeated or not', async (t) => 
 
 t.test('random Authorization, cookie and query values: always 200/401/403 with our shape, never 5xx', async (t) => {
   const app = await build(t, policy)
-  const statuses = new Set<number>()
+  const codes = new Set<string>()
   await fc.assert(fc.asyncProperty(anyText, fc.constantFrom('bearer', 'raw', 'cookie', 'query', 'url'), async (value, where) => {
     let res: LightMyRequestResponse
     if (where === 'bearer') res = await app.inject({ url: '/', headers: { authorization: `Bearer ${value}` } })
@@ -157,10 +157,10 @@ t.test('random Authorization, cookie and query values: always 200/401/403 with o
     else if (where === 'query') res = await app.inject({ url: '/', query: { jwt: value } })
     else res = await app.inject({ url: `/?jwt=${value.replace(/[#\s]/g, '')}` })
     const status = shape(res)
-    statuses.add(status)
+    if (status !== 200) codes.add(res.json().code)
     return status !== 200
   }), run())
-  t.ok(statuses.has(401), 'the runs were answered 401')
+  t.ok(codes.has('FJG_ERR_TOKEN_MISSING') && codes.has('FJG_ERR_TOKEN_MALFORMED'), `refusals reached the verifier: ${[...codes].sort().join(', ')}`)
 })
 
 t.test('mutated valid tokens: never 5xx, and never accepted unless unchanged', async (t) => {
@@ -211,6 +211,8 @@ t.test('mutated valid tokens: never 5xx, and never accepted unless unchanged', a
 t.test('without signature checks: random headers and payloads never 5xx', async (t) => {
   const app = await build(t, unsignedPolicy)
   const header = fc.oneof(
+    // Headers that pass, so that random payloads reach the claim checks and header writers.
+    fc.constantFrom('{"alg":"HS256"}', '{"alg":"ES256","kid":"k-1"}', '{"typ":"JWT","alg":"EdDSA"}'),
     fc.record({
       alg: fc.oneof(fc.constantFrom('HS256', 'RS256', 'ES256', 'EdDSA', 'none', 'NONE'), fc.jsonValue()),
       kid: fc.oneof(fc.string(), fc.jsonValue()),
@@ -232,7 +234,9 @@ t.test('without signature checks: random headers and payloads never 5xx', async 
       n: claimValue
     }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
     fc.json(),
-    fc.string().map((s) => `{"__proto__":{"x":${JSON.stringify(s)}},"sub":${JSON.stringify(s)},"role":"user","iss":"i1","aud":"aud-1"}`)
+    fc.string().map((s) => `{"__proto__":{"x":${JSON.stringify(s)}},"sub":${JSON.stringify(s)},"role":"user","iss":"i1","aud":"aud-1"}`),
+    // A claims set that passes every check, with random values in the forwarded claims.
+    fc.tuple(claimValue, claimValue).map(([sub, any]) => JSON.stringify({ sub, any, role: 'admin', iss: 'i2', aud: ['x', 'aud-1'] }))
   )
   const seen = new Set<number>()
   await fc.assert(fc.asyncProperty(header, payload, b64ish, async (h, p, sig) => {
