@@ -1,4 +1,7 @@
+import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { sign } from '../../jwt-auth/test/helpers/keys.js'
@@ -196,4 +199,33 @@ t.test('one prefix, two routes split by method: each method meets its own route,
   t.equal(del.headers.allow, 'GET, HEAD, POST, PUT')
   t.same(gatewayConfigProblems({ routes: [{ prefix: '/a', upstream: 'http://h', methods: ['GET'] }, { prefix: '/a', upstream: 'http://h', methods: ['HEAD'] }] }),
     ['routes[1].prefix: "/a" is already routed for HEAD by routes[0] (HEAD follows GET)'])
+})
+
+t.test('routes over one JWKS URL share one fetcher', async (t) => {
+  const k = keys()
+  let fetches = 0
+  const jwks = createServer((_req, res) => {
+    fetches++
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [{ ...k.rsa.jwk, alg: 'RS256', use: 'sig' }] }))
+  })
+  jwks.listen(0, '127.0.0.1')
+  await once(jwks, 'listening')
+  t.teardown(() => { jwks.closeAllConnections(); jwks.close() })
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, {
+    jwt: { keys: [{ jwks: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json` }] },
+    routes: [
+      { prefix: '/a', upstream: up.url },
+      { prefix: '/b', upstream: up.url, jwt: { realm: 'b', claimsToHeaders: { 'x-user-id': 'sub' } } },
+      { prefix: '/c', upstream: up.url, jwt: { requireClaims: [{ claim: 'sub', op: 'exists' }] } }
+    ]
+  })
+  const token = bearer(sign(k.rsa, 'RS256', { sub: 'u-j' }))
+  t.equal((await request(`${url}/a/x`, { headers: token })).status, 200)
+  t.equal((await request(`${url}/b/x`, { headers: token })).body.headers['x-user-id'], 'u-j')
+  t.equal((await request(`${url}/c/x`, { headers: token })).status, 200)
+  t.equal(fetches, 1, 'one fetch, at start, for three routes')
+  const health = await request(`${url}/__gateway/health`)
+  t.equal(health.body.keys.length, 1)
+  t.same(health.body.keys[0].kids, ['rsa-1'])
 })
