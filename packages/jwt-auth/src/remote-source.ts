@@ -388,7 +388,9 @@ export class RemoteSource implements RemoteKeySource {
 
   /** A kid still absent after a good fetch: no refetch for it during 2 × cooldown. */
   private noteUnknown (kid: string): void {
-    if (!this.lastOk || this.kids.has(kid) || this.cooldown === 0) return
+    // A kid is attacker-chosen and may be kilobytes long: long ones are not
+    // kept (memory), the cooldown still limits the fetches they cause.
+    if (!this.lastOk || this.kids.has(kid) || this.cooldown === 0 || kid.length > 256) return
     if (this.unknownKids.size >= MAX_UNKNOWN_KIDS) {
       // Map iterates in insertion order: drop the oldest.
       this.unknownKids.delete(this.unknownKids.keys().next().value as string)
