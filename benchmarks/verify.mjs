@@ -4,7 +4,7 @@
 // printed with its ratio to the fast-jwt row doing the same kind of work, so
 // the figures survive a noisy, shared machine better than absolute numbers.
 //
-//   node benchmarks/verify.mjs [--time ms] [--algs HS256,ES256] [--quick] [--no-json]
+//   node benchmarks/verify.mjs [--time ms] [--rounds 10] [--algs HS256,ES256] [--quick] [--no-json]
 
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
@@ -23,6 +23,7 @@ const here = dirname(fileURLToPath(import.meta.url))
 const { values: args } = parseArgs({
   options: {
     time: { type: 'string' },
+    rounds: { type: 'string' },
     algs: { type: 'string' },
     quick: { type: 'boolean', default: false },
     'no-json': { type: 'boolean', default: false },
@@ -30,11 +31,12 @@ const { values: args } = parseArgs({
   }
 })
 if (args.help) {
-  console.log('usage: node benchmarks/verify.mjs [--time ms per task] [--algs HS256,RS256,PS256,ES256,EdDSA] [--quick] [--no-json]')
+  console.log('usage: node benchmarks/verify.mjs [--time ms per task] [--rounds 10] [--algs HS256,RS256,PS256,ES256,EdDSA] [--quick] [--no-json]')
   process.exit(0)
 }
 
-const TIME = Number(args.time ?? (args.quick ? 250 : 1000))
+const TIME = Number(args.time ?? (args.quick ? 300 : 1500))
+const ROUNDS = Number(args.rounds ?? (args.quick ? 3 : 10))
 const algs = args.algs ? args.algs.split(',').map((s) => s.trim()) : ALGORITHMS
 for (const a of algs) if (!ALGORITHMS.includes(a)) throw new Error(`--algs: unknown algorithm ${a} (known: ${ALGORITHMS.join(', ')})`)
 
@@ -104,31 +106,47 @@ async function contenders (key) {
   }
 }
 
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length >> 1
+  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
 async function benchAlg (alg) {
   const key = makeKey(alg)
   const { rows, close } = await contenders(key)
-  const bench = new Bench({ time: TIME, warmupTime: Math.min(250, TIME / 2), throws: true })
-  for (const r of rows) bench.add(`${r.name}/${r.tokens}`, r.fn)
-  await bench.run()
-  await close()
-  const opsByName = new Map()
-  const out = []
-  for (const r of rows) {
-    const task = bench.getTask(`${r.name}/${r.tokens}`)
-    const res = task.result
+  const name = (r) => `${r.name}/${r.tokens}`
+  // Many short rounds over all contenders rather than one long run each: a
+  // row and its fast-jwt base are measured less than a second apart, a burst
+  // of load from another process lands in a few rounds, and the median of the
+  // per-round ratios leaves it out.
+  const perRound = []
+  for (let round = 0; round < ROUNDS; round++) {
+    // iterations: tinybench runs at least 64 samples by default: 64 × 256 ES256 checks is 1 s alone.
+    const bench = new Bench({ time: TIME / ROUNDS, iterations: 8, warmupIterations: 4, warmupTime: round === 0 ? Math.min(250, TIME / 2) : 0, warmup: round === 0, throws: true })
+    // Rotate the order: no contender always runs right after the same other one.
+    for (let j = 0; j < rows.length; j++) {
+      const r = rows[(j + round) % rows.length]
+      bench.add(name(r), r.fn)
+    }
+    await bench.run()
     // Each sample is BATCH calls; latency.mean is ms per sample.
-    const ops = (BATCH * 1000) / res.latency.mean
-    opsByName.set(`${r.name}/${r.tokens}`, ops)
-    out.push({ alg, contender: r.name, tokens: r.tokens, ops, rme: res.latency.rme, base: r.base })
+    perRound.push(new Map(rows.map((r) => {
+      const res = bench.getTask(name(r)).result
+      return [name(r), { ops: (BATCH * 1000) / res.latency.mean, rme: res.latency.rme }]
+    })))
   }
-  for (const o of out) {
-    o.ratio = o.base === null ? 1 : o.ops / opsByName.get(o.base)
-  }
-  return out
+  await close()
+  return rows.map((r) => {
+    const ops = median(perRound.map((m) => m.get(name(r)).ops))
+    const ratios = r.base === null ? [1] : perRound.map((m) => m.get(name(r)).ops / m.get(r.base).ops)
+    const rme = median(perRound.map((m) => m.get(name(r)).rme))
+    return { alg, contender: r.name, tokens: r.tokens, ops, rme, base: r.base, ratio: median(ratios), lo: Math.min(...ratios), hi: Math.max(...ratios) }
+  })
 }
 
 const results = []
-console.log(`verifier micro-benchmarks: ${TIME} ms per task, ${BATCH} calls per sample, pool of ${POOL} distinct tokens; node ${process.version}`)
+console.log(`verifier micro-benchmarks: ${TIME} ms per task in ${ROUNDS} round(s), ${BATCH} calls per sample, pool of ${POOL} distinct tokens; node ${process.version}`)
 for (const alg of algs) {
   process.stdout.write(`  ${alg}...`)
   const rows = await benchAlg(alg)
@@ -138,17 +156,19 @@ for (const alg of algs) {
 
 console.log()
 console.log(formatTable(
-  ['alg', 'contender', 'tokens', 'ops/s', '±%', '× fast-jwt'],
+  ['alg', 'contender', 'tokens', 'ops/s', '±%', '× fast-jwt', 'rounds min–max'],
   results.map((r) => [
     r.alg, r.contender, r.tokens,
     Math.round(r.ops).toLocaleString('en-US'),
     r.rme.toFixed(1),
-    r.base === null ? '(base)' : r.ratio.toFixed(2)
+    r.base === null ? '(base)' : r.ratio.toFixed(2),
+    r.base === null ? '' : `${r.lo.toFixed(2)}–${r.hi.toFixed(2)}`
   ]),
-  { right: [3, 4, 5], groupBy: 0 }
+  { right: [3, 4, 5, 6], groupBy: 0 }
 ))
 console.log(`
-× fast-jwt: ops/s divided by the fast-jwt bare row doing the same work in the same run
+ops/s: median over ${ROUNDS} rounds; ±%: tinybench's margin of error within a round.
+× fast-jwt: ops/s divided by the fast-jwt bare row doing the same work in the same round, median of rounds
 (cache off → "cache off/distinct", hits → "cache on/repeated", misses → "cache on/distinct").
 "distinct" walks ${POOL} tokens, more than any cache here holds: every call is a miss.`)
 
@@ -161,9 +181,10 @@ if (!args['no-json']) {
     date: new Date().toISOString(),
     node: process.version,
     timeMs: TIME,
+    rounds: ROUNDS,
     batch: BATCH,
     pool: POOL,
-    results: results.map(({ alg, contender, tokens, ops, rme, base, ratio }) => ({ alg, contender, tokens, ops: Math.round(ops), rme, base, ratio }))
+    results: results.map(({ alg, contender, tokens, ops, rme, base, ratio, lo, hi }) => ({ alg, contender, tokens, ops: Math.round(ops), rme, base, ratio, lo, hi }))
   }, null, 2) + '\n')
   console.log(`\nresults: ${file}`)
 }
