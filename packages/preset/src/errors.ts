@@ -21,7 +21,3 @@ export const FJG_ERR_CONFIG_ENV = 'FJG_ERR_CONFIG_ENV'
 export const FJG_ERR_CONFIG_INVALID = 'FJG_ERR_CONFIG_INVALID'
 export const FJG_ERR_CLI_USAGE = 'FJG_ERR_CLI_USAGE'
 export const FJG_ERR_LISTEN = 'FJG_ERR_LISTEN'
-
-export function isUserError (err: unknown): err is UserError {
-  return err instanceof UserError
-}
