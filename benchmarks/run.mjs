@@ -12,7 +12,7 @@ import { cpus, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { startServer, stop, stopAll } from './lib/children.mjs'
+import { cpuMs, startServer, stop, stopAll } from './lib/children.mjs'
 import { formatTable, stamp } from './lib/format.mjs'
 import { makeKey, mintPool } from './lib/keys.mjs'
 import { drive, EXPECTED_BODY, probe, summarize } from './lib/load.mjs'
@@ -176,7 +176,7 @@ async function startChecked (v, ctx) {
   const pool = tokensFor(v)
   let target
   if (v.kind === 'origin') {
-    target = { port: ctx.originPort, close: async () => {} }
+    target = { port: ctx.originPort, child: ctx.origin, close: async () => {} }
   } else if (v.kind === 'nginx') {
     target = await startNginx({ upstreamPort: ctx.originPort, token: pool.tokens[0] })
   } else if (v.kind === 'preset') {
@@ -186,7 +186,7 @@ async function startChecked (v, ctx) {
       ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${v.name}.cpuprofile`]
       : []
     const { child, port } = await startServer(v.name, specFor(v, `http://127.0.0.1:${ctx.originPort}`), { execArgv })
-    target = { port, close: () => stop(child) }
+    target = { port, child, close: () => stop(child) }
   }
   try {
     const { port } = target
@@ -204,10 +204,17 @@ async function startChecked (v, ctx) {
     await target.close()
     throw err
   }
-  return { port: target.port, pool, close: target.close }
+  return { port: target.port, pool, child: target.child, close: target.close }
 }
 
-const slice = async (t) => summarize(await drive({ port: t.port, pool: t.pool, duration: opts.slice, connections: opts.connections }))
+/** One slice of load; with the server's CPU time per request (µs) where it can be read. */
+async function slice (t) {
+  const cpu0 = cpuMs(t.child)
+  const s = summarize(await drive({ port: t.port, pool: t.pool, duration: opts.slice, connections: opts.connections }))
+  const cpu1 = cpuMs(t.child)
+  s.cpuUsPerReq = cpu0 === null || cpu1 === null || s.requests === 0 ? null : ((cpu1 - cpu0) * 1000) / s.requests
+  return s
+}
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -228,8 +235,8 @@ async function main () {
   if (variants.some((v) => v.kind === 'nginx') && nginx === null) log(INSTALL_HINT)
 
   const origin = await startServer('origin', { kind: 'origin' })
-  const ctx = { originPort: origin.port }
-  // name → { slices: [summary], ratios: [variant/baseline per pair] }
+  const ctx = { originPort: origin.port, origin: origin.child }
+  // name → { slices: [summary], ratios: [variant/baseline per pair], cpuRatios: [same, CPU per request] }
   const measured = new Map()
   const errors = new Map()
   const fail = (name, err) => {
@@ -245,7 +252,7 @@ async function main () {
     // machine hits both sides of a pair alike, and their ratio keeps.
     const baseVariant = variants.find((v) => v.name === BASELINE)
     const baseSlices = []
-    measured.set(BASELINE, { slices: baseSlices, ratios: [] })
+    measured.set(BASELINE, { slices: baseSlices, ratios: [], cpuRatios: [] })
     try {
       base = await startChecked(baseVariant, ctx)
     } catch (err) {
@@ -269,7 +276,7 @@ async function main () {
         log(`${label}: FAILED: ${err.message}`)
         continue
       }
-      const m = { slices: [], ratios: [] }
+      const m = { slices: [], ratios: [], cpuRatios: [] }
       try {
         for (let k = 0; k < opts.slices; k++) {
           // Alternate which side goes first: neither gets the systematically warmer slot.
@@ -281,12 +288,14 @@ async function main () {
           if (b !== null) {
             baseSlices.push(b)
             m.ratios.push(s.rps / b.rps)
+            if (s.cpuUsPerReq !== null && b.cpuUsPerReq !== null) m.cpuRatios.push(s.cpuUsPerReq / b.cpuUsPerReq)
           }
         }
         measured.set(v.name, m)
         const rps = median(m.slices.map((x) => x.rps))
         const bad = m.slices.reduce((n, x) => n + badOf(x), 0)
         log(`${label}: ${fmtInt(rps)} req/s, × no-auth ${m.ratios.length ? fmtRatio(median(m.ratios)) : 'n/a'}` +
+          `, CPU/req × no-auth ${m.cpuRatios.length ? fmtRatio(median(m.cpuRatios)) : 'n/a'}` +
           ` (pairs ${m.ratios.map((r) => r.toFixed(2)).join(' ')})${bad > 0 ? `, ${bad} non-2xx/errors` : ''}`)
       } catch (err) {
         fail(v.name, err)
@@ -328,8 +337,11 @@ async function main () {
       ratio: isBase ? 1 : (m.ratios.length > 0 ? median(m.ratios) : null),
       lo: isBase ? Math.min(...m.slices.map((s) => s.rps)) / med : (m.ratios.length > 0 ? Math.min(...m.ratios) : null),
       hi: isBase ? Math.max(...m.slices.map((s) => s.rps)) / med : (m.ratios.length > 0 ? Math.max(...m.ratios) : null),
+      cpu: median(m.slices.map((s) => s.cpuUsPerReq ?? NaN)),
+      cpuRatio: isBase ? 1 : (m.cpuRatios.length > 0 ? median(m.cpuRatios) : null),
       slices: m.slices,
-      ratios: m.ratios
+      ratios: m.ratios,
+      cpuRatios: m.cpuRatios
     }
   }
   const ratio = (name) => figure(name)?.ratio ?? null
@@ -337,10 +349,11 @@ async function main () {
 
   const rows = variants.map((v) => {
     const f = figure(v.name)
-    if (v.kind === 'nginx' && nginx === null) return [v.name, v.title, 'skipped: no nginx', '', '', '', '', '']
-    if (f === null) return [v.name, v.title, `FAILED: ${(errors.get(v.name)?.[0] ?? '').slice(0, 60)}`, '', '', '', '', '']
+    if (v.kind === 'nginx' && nginx === null) return [v.name, v.title, 'skipped: no nginx', '', '', '', '', '', '', '']
+    if (f === null) return [v.name, v.title, `FAILED: ${(errors.get(v.name)?.[0] ?? '').slice(0, 60)}`, '', '', '', '', '', '', '']
     return [v.name, v.title, fmtInt(f.rps), fmtMs(f.p50), fmtMs(f.p99), fmtRatio(f.ratio),
-      f.lo === null ? '' : `${fmtRatio(f.lo)}–${fmtRatio(f.hi)}`, String(f.bad)]
+      f.lo === null ? '' : `${fmtRatio(f.lo)}–${fmtRatio(f.hi)}`,
+      Number.isFinite(f.cpu) ? f.cpu.toFixed(1) : 'n/a', fmtRatio(f.cpuRatio), String(f.bad)]
   })
 
   // Two variants against each other: the quotient of their paired ratios.
@@ -349,16 +362,25 @@ async function main () {
     const rb = ratio(b)
     return ra === null || rb === null ? null : ra / rb
   }
+  // The same read from CPU per request: the throughput ratio a CPU-bound server would show.
+  const cpuRatio = (name) => figure(name)?.cpuRatio ?? null
+  const inv = (r) => r === null || r === 0 ? null : 1 / r
+  const cpuRel = (a, b) => {
+    const ca = cpuRatio(a)
+    const cb = cpuRatio(b)
+    return ca === null || cb === null ? null : cb / ca
+  }
   const targets = [
-    ['gateway + RS256, one token', '× gateway no-auth', ratio('gateway-rs256'), 0.95],
-    ['gateway + ES256, one token', '× gateway no-auth', ratio('gateway-es256'), 0.95],
-    ['gateway + ES256, distinct tokens', '× gateway no-auth', ratio('gateway-es256-distinct'), 0.6],
-    ['gateway no-auth', '× nginx proxy_pass', ratio('nginx') === null ? null : 1 / ratio('nginx'), 0.6],
-    ['embedded jwt-auth', '× @fastify/jwt, same app', rel('embedded', 'embedded-fastify-jwt'), 1.1]
+    ['gateway + RS256, one token', '× gateway no-auth', ratio('gateway-rs256'), 0.95, inv(cpuRatio('gateway-rs256'))],
+    ['gateway + ES256, one token', '× gateway no-auth', ratio('gateway-es256'), 0.95, inv(cpuRatio('gateway-es256'))],
+    ['gateway + ES256, distinct tokens', '× gateway no-auth', ratio('gateway-es256-distinct'), 0.6, inv(cpuRatio('gateway-es256-distinct'))],
+    ['gateway no-auth', '× nginx proxy_pass', inv(ratio('nginx')), 0.6, cpuRatio('nginx')],
+    ['embedded jwt-auth', '× @fastify/jwt, same app', rel('embedded', 'embedded-fastify-jwt'), 1.1, cpuRel('embedded', 'embedded-fastify-jwt')]
   ]
-  const targetRows = targets.map(([what, of, r, min]) => [what, `${fmtRatio(r)} ${of}`, `≥ ${min}`, r === null ? 'not measured' : r >= min ? 'met' : 'NOT met'])
+  const targetRows = targets.map(([what, of, r, min, c]) => [what, `${fmtRatio(r)} ${of}`, `≥ ${min}`, r === null ? 'not measured' : r >= min ? 'met' : 'NOT met',
+    c === null ? 'n/a' : `${fmtRatio(c)} (${c >= min ? 'met' : 'NOT met'})`])
   if (memory !== null) {
-    targetRows.push([`memory: RSS after ${fmtInt(memory.tokens)} distinct tokens`, `${memory.after.rssMB.toFixed(1)} MB`, `< ${RSS_TARGET_MB} MB`, memory.met ? 'met' : 'NOT met'])
+    targetRows.push([`memory: RSS after ${fmtInt(memory.tokens)} distinct tokens`, `${memory.after.rssMB.toFixed(1)} MB`, `< ${RSS_TARGET_MB} MB`, memory.met ? 'met' : 'NOT met', ''])
   }
 
   const load1 = loadavg()
@@ -367,15 +389,20 @@ async function main () {
     `node ${process.version}; ${cpus().length} CPUs; load average ${load0[0].toFixed(2)} → ${load1[0].toFixed(2)}` +
     (nginx ? `; ${nginx}` : ''))
   console.log()
-  console.log(formatTable(['variant', 'what', 'req/s', 'p50 ms', 'p99 ms', '× no-auth', 'pairs min–max', 'non-2xx'], rows, { right: [2, 3, 4, 5, 6, 7] }))
+  console.log(formatTable(['variant', 'what', 'req/s', 'p50 ms', 'p99 ms', '× no-auth', 'pairs min–max', 'CPU µs/req', 'CPU/req × no-auth', 'non-2xx'],
+    rows, { right: [2, 3, 4, 5, 6, 7, 8, 9] }))
   console.log()
   console.log(`× no-auth: the median over pairs of (variant req/s ÷ "${BASELINE}" req/s in the slice next to it), same run.`)
+  console.log('CPU µs/req: CPU time (user + system) of the server under test, all its processes, per request answered; ' +
+    'CPU/req × no-auth: the same paired with the baseline (lower is cheaper). It does not depend on who else uses the cores, ' +
+    'and still reads right when the load generator, not the server, is the bottleneck (the no-proxy variants).')
   if (baseFig !== null && baseFig.slices.length > 1) {
     console.log(`"${BASELINE}" alone ranged ${fmtRatio(baseFig.lo)}–${fmtRatio(baseFig.hi)}× its median over the run: ` +
       'that is the noise the pairing removes; a variant\'s own pairs min–max is what remains.')
   }
   console.log()
-  console.log(formatTable(['target (issue 6)', 'measured', 'wanted', ''], targetRows))
+  console.log(formatTable(['target (issue 6)', 'measured (req/s)', 'wanted', '', 'from CPU/req'], targetRows))
+  console.log('from CPU/req: the same comparison from the servers\' CPU time per request (inverted: what a CPU-bound server would show in req/s).')
   if (memory !== null) {
     console.log()
     console.log(formatMemory(memory))
@@ -407,11 +434,14 @@ async function main () {
         p99: f?.p99 ?? null,
         ratio: f?.ratio ?? null,
         pairRatios: f?.ratios ?? [],
+        cpuUsPerReq: Number.isFinite(f?.cpu) ? f.cpu : null,
+        cpuRatio: f?.cpuRatio ?? null,
+        cpuPairRatios: f?.cpuRatios ?? [],
         errors: errors.get(v.name) ?? [],
         slices: f?.slices ?? []
       }
     }),
-    targets: targets.map(([what, of, r, min]) => ({ what, of, ratio: r, min, met: r === null ? null : r >= min })),
+    targets: targets.map(([what, of, r, min, c]) => ({ what, of, ratio: r, min, met: r === null ? null : r >= min, fromCpu: c })),
     memory,
     memoryErrors: errors.get(MEMORY) ?? []
   }, null, 2) + '\n')

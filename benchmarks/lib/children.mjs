@@ -3,8 +3,9 @@
 // when the run fails, and on SIGINT/SIGTERM. Only the processes started here
 // are ever signalled, by their pid.
 
-import { fork, spawn } from 'node:child_process'
+import { fork, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -158,4 +159,41 @@ export async function freePort () {
   srv.close()
   await once(srv, 'close')
   return port
+}
+
+// CPU time of a server, from /proc (Linux): what one request costs the server
+// itself, whatever else competes for the cores. A spawned server counts with
+// every process of its group (nginx's workers, the preset's cluster workers).
+let msPerTick = null
+
+function ticksOf (pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after "(comm)": state ppid pgrp ... utime(14) stime(15), counted from 1.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return { pgrp: Number(rest[2]), ticks: Number(rest[11]) + Number(rest[12]) }
+  } catch {
+    return null
+  }
+}
+
+/** Milliseconds of CPU (user + system) the child has used so far; null where /proc is not there. */
+export function cpuMs (child) {
+  if (process.platform !== 'linux') return null
+  if (msPerTick === null) {
+    const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+    msPerTick = 1000 / (Number(r.stdout) || 100)
+  }
+  const pid = child.proc.pid
+  if (!child.group) {
+    const s = ticksOf(pid)
+    return s === null ? null : s.ticks * msPerTick
+  }
+  let ticks = 0
+  for (const name of readdirSync('/proc')) {
+    if (name.charCodeAt(0) > 0x39) continue
+    const s = ticksOf(name)
+    if (s !== null && s.pgrp === pid) ticks += s.ticks
+  }
+  return ticks * msPerTick
 }
