@@ -24,14 +24,17 @@ export function probe (port, token, timeout = 5000) {
   })
 }
 
-/** Polls until the server answers (any status); for servers that cannot report readiness (nginx). */
-export async function waitForHttp (port, token, timeout = 10_000) {
+/**
+ * Polls until the server answers (any status); for servers that cannot report
+ * readiness (nginx, the preset). Gives up at once when `alive()` turns false.
+ */
+export async function waitForHttp (port, token, timeout = 10_000, alive = () => true) {
   const until = Date.now() + timeout
   for (;;) {
     try {
       return await probe(port, token, 1000)
     } catch (err) {
-      if (Date.now() > until) throw err
+      if (Date.now() > until || !alive()) throw err
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }

@@ -72,7 +72,7 @@ export async function startNginx ({ upstreamPort, token }) {
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await waitForHttp(port, token, 10_000)
+    await waitForHttp(port, token, 10_000, () => !child.exited)
     if (child.exited) throw new Error(`nginx exited:\n${child.stderr}`)
   } catch (err) {
     await close()

@@ -12,7 +12,8 @@ import { waitForHttp } from './load.mjs'
 const here = dirname(fileURLToPath(import.meta.url))
 export const PRESET_BIN = join(here, '..', '..', 'packages', 'preset', 'bin', 'fastify-jwt-gateway.js')
 
-export async function startPreset ({ upstreamPort, workers, jwt, token }) {
+/** `profileDir`: every process of the preset (primary, workers) writes a .cpuprofile there. */
+export async function startPreset ({ upstreamPort, workers, jwt, token, profileDir = null }) {
   if (!existsSync(join(dirname(PRESET_BIN), '..', 'dist', 'cli.js'))) {
     throw new Error('the preset is not built (packages/preset/dist/cli.js): run `pnpm run build`')
   }
@@ -25,13 +26,15 @@ export async function startPreset ({ upstreamPort, workers, jwt, token }) {
     jwt,
     routes: [{ prefix: '/api', upstream: `http://127.0.0.1:${upstreamPort}`, rewritePrefix: '/api' }]
   }, null, 2))
-  const child = spawnTracked(`preset-${workers}w`, process.execPath, [PRESET_BIN, 'start', '--config', config])
+  // Node flags before the script: cluster workers inherit them (cluster.settings.execArgv).
+  const flags = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`]
+  const child = spawnTracked(`preset-${workers}w`, process.execPath, [...flags, PRESET_BIN, 'start', '--config', config])
   const close = async () => {
     await stop(child, { grace: 5000 })
     rmSync(dir, { recursive: true, force: true })
   }
   try {
-    await waitForHttp(port, token, 20_000)
+    await waitForHttp(port, token, 20_000, () => !child.exited)
     if (child.exited) throw new Error('exited')
     // The first worker answers before the others listen; the warm-up that
     // follows gives them time too, this gives the cluster a head start.
