@@ -11,7 +11,7 @@ import {
   DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig } from './types.js'
-import { createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
 
 interface CompiledRoute {
   readonly index: number
@@ -180,7 +180,7 @@ function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Poo
 
     const fwd = compileForwarder(policy, forwarded)
     const replyOptions: Record<string, unknown> = {
-      rewriteRequestHeaders: fwd.http,
+      rewriteRequestHeaders: cancelWithClient(fwd.http),
       onError: upstreamErrorHandler(route.upstream, r.prefix),
       timeout: route.timeout ?? DEFAULT_UPSTREAM_TIMEOUT,
       // reply-from retries a GET answered 503 up to ten times by default: a

@@ -1,6 +1,9 @@
-import type { FastifyReply } from 'fastify'
+import { EventEmitter } from 'node:events'
+import type { Socket } from 'node:net'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, type GatewayAnswer } from './errors.js'
+import type { HttpRewrite } from './forward.js'
 
 // One undici pool per upstream origin, shared by every route to it. We build it
 // ourselves rather than let @fastify/reply-from do it, because reply-from
@@ -19,8 +22,66 @@ export const DEFAULT_KEEP_ALIVE_TIMEOUT = 10_000
 /** Milliseconds to open a connection (TCP and TLS). */
 export const DEFAULT_CONNECT_TIMEOUT = 10_000
 
+// A client that gives up (its own timeout, a closed tab, a load balancer's
+// deadline) must take its upstream request with it, as nginx does
+// (proxy_ignore_client_abort off). reply-from builds the undici request itself
+// and gives it no signal, so the request ran on until the route timeout and
+// held one of the pool's connections: 128 clients leaving a hanging endpoint
+// blocked every route to that origin for up to 60 s (issue 7, found by
+// test/faults.test.ts).
+//
+// The route's rewriteRequestHeaders puts the client's socket on the headers
+// object under a symbol, and the pool turns it into the request's signal.
+// reply-from copies the headers with Object.assign, which keeps symbol keys;
+// undici reads header names with Object.keys, which skips them: never sent.
+// The socket, not the IncomingMessage: a request's 'close' also comes when
+// its body has been read (a POST), with the client still there.
+const kClientSocket = Symbol('fjg.clientSocket')
+
+/**
+ * undici takes an EventEmitter that emits 'abort' as a signal (`aborted` is
+ * read first). ~0.1 µs per request, where an AbortController (or Fastify's
+ * request.signal) costs ~2.7 µs: this runs on every proxied request.
+ */
+class ClientGone extends EventEmitter {
+  aborted = false
+  readonly abort = (): void => {
+    this.aborted = true
+    this.emit('abort')
+  }
+}
+
+/** Wraps reply-from's rewriteRequestHeaders: the upstream request is cancelled when the client's connection closes. */
+export function cancelWithClient (rewrite: HttpRewrite): HttpRewrite {
+  return function rewriteRequestHeaders (request: FastifyRequest, headers) {
+    const out = rewrite(request, headers)
+    ;(out as Record<symbol, unknown>)[kClientSocket] = request.raw.socket
+    return out
+  }
+}
+
+/** A Pool whose requests are cancelled when their client's socket closes before the upstream answers (see kClientSocket). */
+class UpstreamPool extends Pool {
+  override request (opts: any, callback?: any): any {
+    const socket: Socket | undefined = opts?.headers?.[kClientSocket]
+    if (socket == null || typeof callback !== 'function' || opts.signal != null) return super.request(opts, callback)
+    const gone = new ClientGone()
+    // Already gone: the client left while its key set was being fetched.
+    if (socket.destroyed) gone.aborted = true
+    else socket.once('close', gone.abort)
+    opts.signal = gone
+    // Once the upstream has answered, the listener goes (a keep-alive socket
+    // serves many requests): a client leaving mid-body is Fastify's to handle,
+    // it destroys the stream it was piping, and undici's request with it.
+    return super.request(opts, (err: unknown, data: unknown) => {
+      socket.removeListener('close', gone.abort)
+      callback(err, data)
+    })
+  }
+}
+
 export function createUpstreamPool (origin: string): Pool {
-  return new Pool(origin, {
+  return new UpstreamPool(origin, {
     connections: DEFAULT_UPSTREAM_CONNECTIONS,
     // Pipelining would let one slow answer hold up the requests queued behind it.
     pipelining: 1,
@@ -81,6 +142,12 @@ export function classifyUpstreamError (err: ErrorLike): { answer: GatewayAnswer,
  */
 export function upstreamErrorHandler (upstream: string, prefix: string): (reply: FastifyReply, ctx: { error: ErrorLike }) => void {
   return function onUpstreamError (reply, { error }) {
+    if (rootCause(error).code === 'UND_ERR_ABORTED' && reply.request.raw.socket?.destroyed !== false) {
+      // Cancelled because the client left (cancelWithClient): not an upstream
+      // failure, and nobody to answer. Logged as nginx logs it, status 499.
+      reply.log.info({ upstream: { url: upstream, route: prefix, status: 499 } }, 'upstream: request cancelled, the client closed the connection')
+      return
+    }
     const { answer, reason, cause } = classifyUpstreamError(error)
     reply.log.error({ upstream: { url: upstream, route: prefix, status: answer.statusCode, cause } }, `upstream: ${reason}`)
     reply.code(answer.statusCode).send({ statusCode: answer.statusCode, error: answer.error, code: answer.code, message: answer.message })
