@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events'
-import type { Socket } from 'node:net'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, type GatewayAnswer } from './errors.js'
@@ -35,8 +34,21 @@ export const DEFAULT_CONNECT_TIMEOUT = 10_000
 // reply-from copies the headers with Object.assign, which keeps symbol keys;
 // undici reads header names with Object.keys, which skips them: never sent.
 // The socket, not the IncomingMessage: a request's 'close' also comes when
-// its body has been read (a POST), with the client still there.
+// its body has been read (a POST), with the client still there. Over HTTP/2
+// (`fastify: { http2: true }`) it is the request's own stream: a client
+// cancels a stream, and `raw.socket` is a proxy that sends `once` to the
+// stream but `removeListener` to the session's socket.
 const kClientSocket = Symbol('fjg.clientSocket')
+
+interface ClientConnection {
+  readonly destroyed: boolean
+  once (event: 'close', listener: () => void): unknown
+  removeListener (event: 'close', listener: () => void): unknown
+}
+
+function clientConnection (request: FastifyRequest): ClientConnection | undefined {
+  return (request.raw as { stream?: ClientConnection }).stream ?? request.raw.socket
+}
 
 /**
  * undici takes an EventEmitter that emits 'abort' as a signal (`aborted` is
@@ -55,7 +67,7 @@ class ClientGone extends EventEmitter {
 export function cancelWithClient (rewrite: HttpRewrite): HttpRewrite {
   return function rewriteRequestHeaders (request: FastifyRequest, headers) {
     const out = rewrite(request, headers)
-    ;(out as Record<symbol, unknown>)[kClientSocket] = request.raw.socket
+    ;(out as Record<symbol, unknown>)[kClientSocket] = clientConnection(request)
     return out
   }
 }
@@ -63,7 +75,7 @@ export function cancelWithClient (rewrite: HttpRewrite): HttpRewrite {
 /** A Pool whose requests are cancelled when their client's socket closes before the upstream answers (see kClientSocket). */
 class UpstreamPool extends Pool {
   override request (opts: any, callback?: any): any {
-    const socket: Socket | undefined = opts?.headers?.[kClientSocket]
+    const socket: ClientConnection | undefined = opts?.headers?.[kClientSocket]
     if (socket == null || typeof callback !== 'function' || opts.signal != null) return super.request(opts, callback)
     const gone = new ClientGone()
     // Already gone: the client left while its key set was being fetched.
@@ -142,7 +154,7 @@ export function classifyUpstreamError (err: ErrorLike): { answer: GatewayAnswer,
  */
 export function upstreamErrorHandler (upstream: string, prefix: string): (reply: FastifyReply, ctx: { error: ErrorLike }) => void {
   return function onUpstreamError (reply, { error }) {
-    if (rootCause(error).code === 'UND_ERR_ABORTED' && reply.request.raw.socket?.destroyed !== false) {
+    if (rootCause(error).code === 'UND_ERR_ABORTED' && clientConnection(reply.request)?.destroyed !== false) {
       // Cancelled because the client left (cancelWithClient): not an upstream
       // failure, and nobody to answer. Logged as nginx logs it, status 499.
       reply.log.info({ upstream: { url: upstream, route: prefix, status: 499 } }, 'upstream: request cancelled, the client closed the connection')

@@ -12,6 +12,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import http2 from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
 import { Writable } from 'node:stream'
 import t from 'tap'
@@ -496,6 +497,38 @@ t.test('a client that gives up on a hanging upstream takes its upstream request 
     'logged at info as a cancellation (499, as nginx)')
   t.notOk(gw.logs.some((l) => l.level >= 50 && /upstream/.test(l.msg ?? '')), 'not logged as an upstream error')
   await servesNext(t, gw)
+})
+
+t.test('an HTTP/2 client that cancels its stream takes its upstream request with it', async (t) => {
+  const up = await faultyUpstream(t)
+  const logs: Array<Record<string, any>> = []
+  const { url } = await startGateway(t, { jwt: { realm: REALM, keys: [{ jwk: k1.jwk }] }, routes: [{ prefix: '/api', upstream: up.url, timeout: 3000 }] },
+    { logger: logCollector(logs), fastify: { http2: true } as any })
+  const session = http2.connect(url)
+  t.teardown(() => session.destroy())
+  const h2get = (path: string): { stream: http2.ClientHttp2Stream, answer: Promise<number> } => {
+    const stream = session.request({ ':path': path, authorization: `Bearer ${token()}` })
+    stream.on('error', () => {})
+    stream.end()
+    const answer = new Promise<number>((resolve) => {
+      stream.on('response', (h) => { stream.resume(); stream.on('end', () => resolve(Number(h[':status']))) })
+      stream.on('close', () => resolve(-1))
+    })
+    return { stream, answer }
+  }
+  t.equal(await h2get('/api/ok').answer, 200, 'HTTP/2: 200')
+  const before = up.seen.length
+  const closed = up.closed
+  // Several cancelled streams on one session: each is its own client.
+  for (let i = 0; i < 3; i++) {
+    const { stream } = h2get('/api/hang')
+    await until(() => up.seen.length > before + i, 3000, 2)
+    stream.close(http2.constants.NGHTTP2_CANCEL)
+  }
+  const ms = await until(() => up.closed >= closed + 3, 2000, 5).catch(() => -1)
+  t.ok(ms >= 0, `the 3 upstream connections were closed ${ms} ms after the last stream was cancelled`)
+  t.equal(logs.filter((l) => l.msg === 'upstream: request cancelled, the client closed the connection').length, 3, 'each logged as a cancellation')
+  t.equal(await h2get('/api/ok').answer, 200, 'the same session, the next request: 200')
 })
 
 t.test('clients giving up on a hanging endpoint cannot exhaust the upstream pool', async (t) => {
