@@ -338,7 +338,7 @@ t.test('malformed tokens: 401 with a stable code, never a 5xx', async (t) => {
   const ok = hs256({ alg: 'HS256' }, claims())
   const [h, p, s] = ok.split('.') as [string, string, string]
   const THREE = malformed('a JWS has three parts')
-  const NOT_JWS = malformed('not a JWS compact serialization')
+  const NOT_OBJECT = malformed('the payload is not a JSON object')
 
   const cases: Array<[string, string, string, string?]> = [
     ['1 part', h, MALFORMED, THREE],
@@ -362,12 +362,12 @@ t.test('malformed tokens: 401 with a stable code, never a 5xx', async (t) => {
     ['alg not a string', hs256({ alg: ['HS256'] }, claims()), ALGORITHM],
     ['alg in lower case', hs256({ alg: 'hs256' }, claims()), ALGORITHM],
     ['alg not allowed', hs256({ alg: 'RS256' }, claims()), ALGORITHM],
-    ['payload not JSON (signed)', hs256({ alg: 'HS256' }, 'sub=alice'), MALFORMED, NOT_JWS],
-    ['payload a JSON array (signed)', hs256({ alg: 'HS256' }, [claims()]), MALFORMED, NOT_JWS],
-    ['payload a JSON number (signed)', hs256({ alg: 'HS256' }, 42), MALFORMED, NOT_JWS],
-    ['payload a JSON string (signed)', hs256({ alg: 'HS256' }, '"alice"'), MALFORMED, NOT_JWS],
-    ['payload JSON null (signed)', hs256({ alg: 'HS256' }, 'null'), MALFORMED, NOT_JWS],
-    ['payload not JSON (unsigned)', `${h}.${b64('garbage')}.${s}`, MALFORMED, NOT_JWS],
+    ['payload not JSON (signed)', hs256({ alg: 'HS256' }, 'sub=alice'), MALFORMED, NOT_OBJECT],
+    ['payload a JSON array (signed)', hs256({ alg: 'HS256' }, [claims()]), MALFORMED, NOT_OBJECT],
+    ['payload a JSON number (signed)', hs256({ alg: 'HS256' }, 42), MALFORMED, NOT_OBJECT],
+    ['payload a JSON string (signed)', hs256({ alg: 'HS256' }, '"alice"'), MALFORMED, NOT_OBJECT],
+    ['payload JSON null (signed)', hs256({ alg: 'HS256' }, 'null'), MALFORMED, NOT_OBJECT],
+    ['payload not JSON (unsigned)', `${h}.${b64('garbage')}.${s}`, MALFORMED, NOT_OBJECT],
     ['payload changed', `${h}.${b64(claims({ sub: 'mallory' }))}.${s}`, SIGNATURE],
     ['signature of another secret', hs256({ alg: 'HS256' }, claims(), 'another-secret'), SIGNATURE],
     ['signature truncated', `${h}.${p}.${s.slice(0, 40)}`, SIGNATURE],

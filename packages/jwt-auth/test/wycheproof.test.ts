@@ -64,7 +64,7 @@ const DEVIATIONS: Record<number, { code: string, message: string, why: string }>
 }
 
 /** The plugin's messages for a payload that is no claims set: the only refusal that still lets a JWS count as accepted. */
-const PAYLOAD_ONLY = new Set(['The token is malformed: not a JWS compact serialization', 'The token is malformed: the payload is empty'])
+const PAYLOAD_ONLY = new Set(['The token is malformed: the payload is not a JSON object', 'The token is malformed: not a JWS compact serialization', 'The token is malformed: the payload is empty'])
 
 /** Every code a vector may get: all of them "invalid_token" 401s (or no token at all). */
 const INVALID_TOKEN_CODES = new Set([
@@ -247,8 +247,11 @@ function run (file: VectorFile): void {
     // refused by the signature step alone (PKCS #1 and PSS padding, modified MACs...).
     // tcId 316-319 (RSA signatures of the wrong length) are refusedEarlier: the
     // verifier checks an RSA signature's length before anything else (issue 7).
+    // ES* and EdDSA vectors with both a bad signature and a bad payload are
+    // refusedEarlier too: on a cache miss those run on the thread pool, which
+    // checks the signature before the payload is parsed (fast-jwt parses first).
     t.strictSame(tally, {
-      run: 395, accepted: 42, refusedBySignature: 278, refusedEarlier: 71, refusedAtRegistration: 4, deviations: 4, skippedContradictory: 2, skippedAlgorithm: 0
+      run: 395, accepted: 42, refusedBySignature: 266, refusedEarlier: 83, refusedAtRegistration: 4, deviations: 4, skippedContradictory: 2, skippedAlgorithm: 0
     })
     t.equal(tally.accepted + tally.refusedBySignature + tally.refusedEarlier + tally.deviations, tally.run, 'every vector run has one outcome')
     t.equal(tally.run + tally.refusedAtRegistration + tally.skippedContradictory + tally.skippedAlgorithm, file.numberOfTests, 'every vector is counted once')
