@@ -59,12 +59,29 @@ const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
  * value (`$${NAME}` stays literally `${NAME}`). Every missing name is reported
  * at once, with the paths that use it.
  */
+// Keys whose values are numbers or booleans: `"port": "${PORT}"` must work,
+// and the environment only has strings. Only a string that is exactly one
+// placeholder is converted, only under these keys, and only when the value is
+// a plain number or true/false; anything else stays a string for the schema to
+// refuse with its path. A secret that happens to be digits is never touched.
+const NUMERIC_KEYS = new Set(['port', 'workers', 'leeway', 'cacheTtl', 'timeout', 'cooldown', 'maxStale', 'maxTokenSize', 'size', 'ttl'])
+const BOOLEAN_KEYS = new Set(['validateExp', 'validateSig', 'optional', 'forwardToken', 'websocket'])
+const WHOLE_PLACEHOLDER = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/
+const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/
+
+function typed (key: string | number | undefined, raw: string, value: string): unknown {
+  if (typeof key !== 'string' || !WHOLE_PLACEHOLDER.test(raw)) return value
+  if (NUMERIC_KEYS.has(key) && NUMBER.test(value.trim())) return Number(value)
+  if (BOOLEAN_KEYS.has(key) && (value === 'true' || value === 'false')) return value === 'true'
+  return value
+}
+
 export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.env, file = 'config'): unknown {
   const missing = new Map<string, string[]>()
   const walk = (value: unknown, path: Array<string | number>): unknown => {
     if (typeof value === 'string') {
       if (!value.includes('${')) return value
-      return value.replace(PLACEHOLDER, (whole, escaped: string, name: string) => {
+      const replaced = value.replace(PLACEHOLDER, (whole, escaped: string, name: string) => {
         if (escaped === '$') return whole.slice(1)
         const v = env[name]
         if (v !== undefined) return v
@@ -74,6 +91,7 @@ export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.en
         else if (!list.includes(at)) list.push(at)
         return whole
       })
+      return typed(path[path.length - 1], value, replaced)
     }
     if (Array.isArray(value)) return value.map((v, i) => walk(v, [...path, i]))
     if (value !== null && typeof value === 'object') {

@@ -122,3 +122,22 @@ t.test('build errors split back into one problem per line; URLs as a client type
   t.equal(urlOf('::1', 82), 'http://[::1]:82')
   t.equal(urlOf('localhost', 83), 'http://localhost:83')
 })
+
+t.test('a whole placeholder under a number or boolean key becomes a number or boolean', async (t) => {
+  const doc = {
+    server: { port: '${PORT}', workers: '${W}', host: '${PORT}' },
+    jwt: { secret: '${PORT}', leeway: '${L}', optional: '${OPT}', validateExp: '${BAD_BOOL}' },
+    routes: [{ prefix: '/', upstream: 'http://127.0.0.1:${PORT}', timeout: 'x${PORT}' }]
+  }
+  const out = substituteEnv(doc, { PORT: '8080', W: '2', L: '1.5', OPT: 'true', BAD_BOOL: 'yes' }) as any
+  t.equal(out.server.port, 8080)
+  t.equal(out.server.workers, 2)
+  t.equal(out.server.host, '8080', 'not a numeric key: stays a string')
+  t.equal(out.jwt.secret, '8080', 'a secret of digits stays a string')
+  t.equal(out.jwt.leeway, 1.5)
+  t.equal(out.jwt.optional, true)
+  t.equal(out.jwt.validateExp, 'yes', 'not true/false: left for the schema to refuse')
+  t.equal(out.routes[0].upstream, 'http://127.0.0.1:8080')
+  t.equal(out.routes[0].timeout, 'x8080', 'only a whole placeholder is converted')
+  t.equal((substituteEnv({ server: { port: '${P}' } }, { P: '80 80' }) as any).server.port, '80 80')
+})
