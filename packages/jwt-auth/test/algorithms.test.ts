@@ -2,10 +2,11 @@
 // through (200), a token whose payload or signature was changed is refused
 // with 401 FJG_ERR_TOKEN_SIGNATURE. Real keys, generated once for the file.
 import t from 'tap'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { rmSync } from 'node:fs'
 import jwtAuth, { type JwtPolicy } from '../src/index.js'
 import { ALL_ALGS, generateKeySet, keyFor, sign, writeKeyFiles, type Alg, type TestKey } from './helpers/keys.js'
+import { denied, get } from './helpers/app.js'
 
 const keys = generateKeySet()
 const files = writeKeyFiles(keys)
@@ -23,16 +24,6 @@ async function build (t: T, policy: JwtPolicy): Promise<FastifyInstance> {
   app.get('/', async (request) => ({ sub: request.jwt?.payload.sub, alg: request.jwt?.header.alg }))
   await app.ready()
   return app
-}
-
-function get (app: FastifyInstance, token: string): Promise<LightMyRequestResponse> {
-  return app.inject({ url: '/', headers: { authorization: `Bearer ${token}` } })
-}
-
-function denied (t: T, res: LightMyRequestResponse, code: string, message: string): void {
-  t.equal(res.statusCode, 401, `${code}: status`)
-  t.equal(res.headers['www-authenticate'], `Bearer realm="api", error="invalid_token", error_description="${message}"`)
-  t.strictSame(res.json(), { statusCode: 401, error: 'Unauthorized', code, message })
 }
 
 /** Same header and signature, another payload: the signature no longer covers it. */

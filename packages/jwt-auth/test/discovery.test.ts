@@ -2,10 +2,10 @@
 // The configured issuer is the only URL ever fetched from; its discovery
 // document must name exactly that issuer; a token's `iss` never picks a URL.
 import t from 'tap'
-import Fastify, { type FastifyInstance } from 'fastify'
-import jwtAuth, { type JwtPolicy, type KeySourceStatus } from '../src/index.js'
+import { type FastifyInstance } from 'fastify'
 import { generateKeySet, sign, type TestKey } from './helpers/keys.js'
 import { jwksServer, sleep, until } from './helpers/jwks-server.js'
+import { loggedApp } from './helpers/app.js'
 
 const keys = generateKeySet()
 const WELL_KNOWN = '/.well-known/openid-configuration'
@@ -14,22 +14,6 @@ const token = (key: TestKey, payload: Record<string, unknown>, kid?: string): st
   const tok = sign(key, 'RS256', { sub: 'u1', ...payload }, kid === undefined ? {} : { kid })
   issued.push(tok)
   return tok
-}
-
-type Test = Parameters<Parameters<typeof t.test>[0]>[0]
-
-async function gateway (tt: Test, policy: JwtPolicy): Promise<{ app: FastifyInstance, logs: Array<Record<string, any>>, status: () => KeySourceStatus[] }> {
-  const logs: Array<Record<string, any>> = []
-  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
-  tt.teardown(async () => {
-    await app.close()
-    const text = JSON.stringify(logs)
-    for (const tok of issued) if (text.includes(tok)) tt.fail('a log line contains a token')
-  })
-  await app.register(jwtAuth, policy)
-  app.get('/', async (request) => ({ sub: request.jwt?.payload.sub }))
-  await app.ready()
-  return { app, logs, status: () => app.jwtAuth.keyStatus() }
 }
 
 async function code (app: FastifyInstance, tok: string): Promise<number | string> {
@@ -42,7 +26,7 @@ t.test('discovery → jwks_uri → keys; the document is fetched once and reused
   const issuer = srv.origin
   srv.route(WELL_KNOWN).json = { issuer, jwks_uri: srv.url('/protocol/certs'), id_token_signing_alg_values_supported: ['RS256'] }
   srv.route('/protocol/certs').json = { keys: [keys.rsa.jwk] }
-  const { app, status } = await gateway(t, { keys: [{ issuer, cooldown: 0.1 }], issuer })
+  const { app, status } = await loggedApp(t, { keys: [{ issuer, cooldown: 0.1 }], issuer }, issued)
   t.equal(await code(app, token(keys.rsa, { iss: issuer })), 200, 'accepted')
   t.match(status()[0], { source: `issuer ${issuer}/`, kind: 'issuer', kids: ['rsa-1'], lastError: null, fetches: 1 })
   t.equal(srv.route(WELL_KNOWN).hits, 1)
@@ -74,7 +58,7 @@ t.test('an issuer with a path and a trailing slash: discovery under the path, is
   const issuer = `${srv.origin}/realms/acme/`
   srv.route('/realms/acme/.well-known/openid-configuration').json = { issuer, jwks_uri: srv.url('/realms/acme/certs') }
   srv.route('/realms/acme/certs').json = { keys: [keys.rsa.jwk] }
-  const { app } = await gateway(t, { keys: [{ issuer }], issuer })
+  const { app } = await loggedApp(t, { keys: [{ issuer }], issuer }, issued)
   t.equal(await code(app, token(keys.rsa, { iss: issuer })), 200)
   t.equal(srv.route('/realms/acme/.well-known/openid-configuration').hits, 1)
 })
@@ -93,7 +77,7 @@ t.test('a discovery document naming another issuer is refused', async (t) => {
       const docIssuer = claimed(issuer)
       srv.route(WELL_KNOWN).json = { issuer: docIssuer, jwks_uri: srv.url('/certs') }
       srv.route('/certs').json = { keys: [keys.rsa.jwk] }
-      const { app, status, logs } = await gateway(t, { keys: [{ issuer, cooldown: 0 }] })
+      const { app, status, logs } = await loggedApp(t, { keys: [{ issuer, cooldown: 0 }] }, issued)
       t.equal(await code(app, token(keys.rsa, { iss: issuer })), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE', '401: no keys from a mismatched issuer')
       t.equal(status()[0]?.lastError, `discovery: "issuer" is ${JSON.stringify(docIssuer)}, expected exactly ${JSON.stringify(issuer)}`)
       t.equal(srv.route('/certs').hits, 0, 'the jwks_uri of a mismatched document is never fetched')
@@ -113,7 +97,7 @@ t.test('broken discovery documents are errors, not crashes', async (t) => {
     t.test(name, async (t) => {
       const srv = await jwksServer(t)
       srv.route(WELL_KNOWN).json = JSON.parse(JSON.stringify(doc).replace(/ISSUER/g, srv.origin))
-      const { app, status } = await gateway(t, { keys: [{ issuer: srv.origin }] })
+      const { app, status } = await loggedApp(t, { keys: [{ issuer: srv.origin }] }, issued)
       t.match(status()[0]?.lastError, error)
       t.equal(await code(app, token(keys.rsa, {})), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE')
     })
@@ -128,7 +112,7 @@ t.test("a token's iss never becomes a URL to fetch", async (t) => {
   const evil = await jwksServer(t)
   evil.route(WELL_KNOWN).json = { issuer: evil.origin, jwks_uri: evil.url('/certs') }
   evil.route('/certs').json = { keys: [keys.rsa2.jwk] }
-  const { app } = await gateway(t, { keys: [{ issuer: idp.origin, cooldown: 0 }] })
+  const { app } = await loggedApp(t, { keys: [{ issuer: idp.origin, cooldown: 0 }] }, issued)
   const forged = token(keys.rsa2, { iss: evil.origin })
   t.equal(await code(app, forged), 'FJG_ERR_TOKEN_KEY_UNKNOWN', 'the attacker key is unknown')
   t.equal(await code(app, token(keys.rsa2, { iss: `${evil.origin}/` }, 'rsa-1')), 'FJG_ERR_TOKEN_SIGNATURE', 'a kid of ours does not help')
@@ -143,7 +127,7 @@ t.test('discovery and keys share one timeout', async (t) => {
   srv.route('/certs').json = { keys: [keys.rsa.jwk] }
   srv.route('/certs').delay = 150
   const start = Date.now()
-  const { app, status } = await gateway(t, { keys: [{ issuer: srv.origin, timeout: 250, cacheTtl: 0.5 }] })
+  const { app, status } = await loggedApp(t, { keys: [{ issuer: srv.origin, timeout: 250, cacheTtl: 0.5 }] }, issued)
   const ms = Date.now() - start
   t.ok(ms < 700, `ready in ${ms} ms`)
   t.equal(status()[0]?.lastError, 'timed out after 250 ms', '150 + 150 ms is over a 250 ms budget')

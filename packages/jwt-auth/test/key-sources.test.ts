@@ -3,13 +3,14 @@
 // path and never repeats a secret. Then `algorithms`: derived from the keys by
 // default, and an alg no key can verify is an options error.
 import t from 'tap'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import jwtAuth, { type JwtPolicy } from '../src/index.js'
 import { generateKeySet, sign, writeKeyFiles, type Alg, type TestKey } from './helpers/keys.js'
+import { denied, get, registerError } from './helpers/app.js'
 
 /** The type of a subtest's `t` (tap does not export it under a short name). */
 type T = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -40,30 +41,6 @@ async function build (t: T, policy: JwtPolicy): Promise<FastifyInstance> {
   app.get('/', async (request) => ({ kid: request.jwt?.header.kid ?? null, alg: request.jwt?.header.alg }))
   await app.ready()
   return app
-}
-
-function get (app: FastifyInstance, token: string): Promise<LightMyRequestResponse> {
-  return app.inject({ url: '/', headers: { authorization: `Bearer ${token}` } })
-}
-
-function denied (t: T, res: LightMyRequestResponse, code: string, message: string): void {
-  t.equal(res.statusCode, 401, `${code}: status`)
-  t.equal(res.headers['www-authenticate'], `Bearer realm="api", error="invalid_token", error_description="${message}"`)
-  t.strictSame(res.json(), { statusCode: 401, error: 'Unauthorized', code, message })
-}
-
-/** Registers the policy and returns the error it must fail with. */
-async function registerError (policy: unknown): Promise<Error & { code?: string }> {
-  const app = Fastify()
-  try {
-    await app.register(jwtAuth, policy as JwtPolicy)
-    await app.ready()
-  } catch (err) {
-    return err as Error
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration did not fail')
 }
 
 /** Asserts the exact options error, and that no secret fragment made it into the message. */

@@ -1,22 +1,9 @@
 import t from 'tap'
 import Fastify from 'fastify'
 import jwtAuth, { compilePolicy, mergePolicy } from '../src/index.js'
-import { bearer, build, hs, hsRaw, SECRET } from './helpers/app.js'
+import { bearer, build, hs, hsRaw, registerError, SECRET } from './helpers/app.js'
 
 const now = (): number => Math.floor(Date.now() / 1000)
-
-async function registerError (policy: unknown): Promise<Error & { code?: string }> {
-  const app = Fastify()
-  try {
-    await app.register(jwtAuth, policy as any)
-    await app.ready()
-  } catch (err) {
-    return err as Error
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration did not fail')
-}
 
 t.test('option errors name the option and the value, at registration', async (t) => {
   let err = await registerError({ secret: SECRET, leeway: 'abc' })

@@ -4,10 +4,11 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import jwtAuth, { type JwtPolicy, type KeySourceStatus } from '../src/index.js'
+import jwtAuth, { type KeySourceStatus } from '../src/index.js'
 import { createRemoteSource, DEFAULT_JWKS_CACHE_TTL, DEFAULT_JWKS_COOLDOWN, DEFAULT_JWKS_MAX_STALE, DEFAULT_JWKS_TIMEOUT, MAX_DOCUMENT_BYTES, RemoteSource } from '../src/remote-source.js'
 import { ALL_ALGS, generateKeySet, keyFor, rawToken, sign, type Alg, type TestKey } from './helpers/keys.js'
 import { jwksServer, sleep, until } from './helpers/jwks-server.js'
+import { loggedApp } from './helpers/app.js'
 
 const keys = generateKeySet()
 const jwks = (...list: TestKey[]): { keys: Array<Record<string, unknown>> } => ({ keys: list.map((k) => k.jwk) })
@@ -22,22 +23,6 @@ const token = (key: TestKey, payload: Record<string, unknown> = {}, kid?: string
 }
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
-interface Gateway { app: FastifyInstance, logs: Array<Record<string, any>>, status: () => KeySourceStatus[] }
-
-/** An app with the plugin, a `/` route, and its log lines kept as objects. */
-async function gateway (tt: Test, policy: JwtPolicy): Promise<Gateway> {
-  const logs: Array<Record<string, any>> = []
-  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
-  tt.teardown(async () => {
-    await app.close()
-    const text = JSON.stringify(logs)
-    for (const tok of issued) if (text.includes(tok)) tt.fail('a log line contains a token')
-  })
-  await app.register(jwtAuth, policy)
-  app.get('/', async (request) => ({ sub: request.jwt?.payload.sub }))
-  await app.ready()
-  return { app, logs, status: () => app.jwtAuth.keyStatus() }
-}
 
 async function call (app: FastifyInstance, tok: string): Promise<{ status: number, code: string | undefined, ms: number, www: string | undefined }> {
   const start = Date.now()
@@ -67,7 +52,7 @@ t.test('a JWKS with every key type: RSA, EC P-256/384/521, OKP Ed25519, oct; enc
   const srv = await jwksServer(t, {
     '/jwks.json': { json: { keys: [keys.rsa.jwk, keys.p256.jwk, keys.p384.jwk, keys.p521.jwk, keys.ed25519.jwk, keys.hmac.jwk, enc, { ...k1, kid: 'k1' }] } }
   })
-  const { app, status, logs } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json') }], algorithms: ALL_ALGS })
+  const { app, status, logs } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json') }], algorithms: ALL_ALGS }, issued)
   for (const alg of ALL_ALGS) {
     const key = keyFor(keys, alg)
     const tok = sign(key, alg, { sub: alg })
@@ -87,7 +72,7 @@ t.test('a JWKS with every key type: RSA, EC P-256/384/521, OKP Ed25519, oct; enc
 
 t.test('keyval URL: kid → PEM', async (t) => {
   const srv = await jwksServer(t, { '/keyval': { json: { [keys.rsa.kid]: keys.rsa.publicPem, [keys.ed25519.kid]: keys.ed25519.publicPem } } })
-  const { app, status } = await gateway(t, { keys: [{ keyval: srv.url('/keyval') }] })
+  const { app, status } = await loggedApp(t, { keys: [{ keyval: srv.url('/keyval') }] }, issued)
   await expect(t, app, token(keys.rsa), 200, 'RSA from keyval')
   await expect(t, app, token(keys.ed25519), 200, 'Ed25519 from keyval')
   await expect(t, app, token(keys.p256), 'FJG_ERR_TOKEN_KEY_UNKNOWN', 'a kid the keyval lacks')
@@ -96,7 +81,7 @@ t.test('keyval URL: kid → PEM', async (t) => {
 
 t.test('rotation: a kid published after start is fetched on first sight, once', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa) } })
-  const { app } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.1 }] })
+  const { app } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.1 }] }, issued)
   const route = srv.route('/jwks.json')
   await expect(t, app, token(keys.rsa), 200, 'the first key')
   route.json = jwks(keys.rsa, keys.rsa2)
@@ -111,7 +96,7 @@ t.test('rotation: a kid published after start is fetched on first sight, once', 
 t.test('removal: a key dropped by the provider stops working at the next fetch, cached tokens too', async (t) => {
   t.test('next fetch caused by an unknown kid', async (t) => {
     const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa, keys.rsa2) } })
-    const { app, status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.1 }] })
+    const { app, status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.1 }] }, issued)
     const route = srv.route('/jwks.json')
     const a = token(keys.rsa)
     const b = token(keys.rsa2)
@@ -127,7 +112,7 @@ t.test('removal: a key dropped by the provider stops working at the next fetch, 
   })
   t.test('next fetch is the background refresh', async (t) => {
     const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa, keys.rsa2) } })
-    const { app } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.25 }] })
+    const { app } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.25 }] }, issued)
     const route = srv.route('/jwks.json')
     const a = token(keys.rsa)
     await expect(t, app, a, 200, 'accepted (now cached)')
@@ -141,7 +126,7 @@ t.test('removal: a key dropped by the provider stops working at the next fetch, 
 
 t.test('outage with a warm cache: last good set served, then fail closed past maxStale, then recovery', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa) } })
-  const { app, status, logs } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.2, maxStale: 0.6 }] })
+  const { app, status, logs } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.2, maxStale: 0.6 }] }, issued)
   const route = srv.route('/jwks.json')
   const cached = token(keys.rsa)
   await expect(t, app, cached, 200, 'accepted before the outage (now cached)')
@@ -168,7 +153,7 @@ t.test('outage with a warm cache: last good set served, then fail closed past ma
 t.test('outage cold: the app starts, answers 401 within the timeout, recovers when the server returns', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa), fault: 'hang' } })
   const start = Date.now()
-  const { app, status, logs } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), timeout: 300, cooldown: 0.2 }] })
+  const { app, status, logs } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), timeout: 300, cooldown: 0.2 }] }, issued)
   const readyMs = Date.now() - start
   t.ok(readyMs >= 250 && readyMs < 1500, `ready in ${readyMs} ms (timeout 300 ms)`)
   t.match(status()[0], { usable: false, lastError: 'timed out after 300 ms', lastFetch: null, fetches: 1 })
@@ -193,7 +178,7 @@ t.test('refused connection at start: fast 401, background retries with backoff r
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa) } })
   const port = srv.port
   await srv.close()
-  const { app, status } = await gateway(t, { keys: [{ jwks: `http://127.0.0.1:${port}/jwks.json`, cacheTtl: 1 }] })
+  const { app, status } = await loggedApp(t, { keys: [{ jwks: `http://127.0.0.1:${port}/jwks.json`, cacheTtl: 1 }] }, issued)
   t.match(status()[0]?.lastError, /^fetch failed: ECONNREFUSED/)
   await expect(t, app, token(keys.rsa), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE', 'no keys, no hang')
   // Bring a server up on the same port: the retry timer (~0.8 s here) finds it.
@@ -231,7 +216,7 @@ t.test('retries after a failure back off exponentially, up to a cap', async (t) 
 t.test('slow server: every fetch is bounded by the timeout', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa), delay: 3000 } })
   const start = Date.now()
-  const { app, status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), timeout: 200, cooldown: 0 }] })
+  const { app, status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), timeout: 200, cooldown: 0 }] }, issued)
   const readyMs = Date.now() - start
   t.ok(readyMs < 1000, `ready in ${readyMs} ms despite a 3 s server`)
   t.equal(status()[0]?.lastError, 'timed out after 200 ms')
@@ -246,7 +231,7 @@ t.test('slow server: every fetch is bounded by the timeout', async (t) => {
 
 t.test('a flood of random kids causes a handful of fetches', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa) } })
-  const { app, status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.3 }] })
+  const { app, status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cooldown: 0.3 }] }, issued)
   const route = srv.route('/jwks.json')
   await sleep(320)
 
@@ -293,7 +278,7 @@ t.test('a flood of random kids causes a handful of fetches', async (t) => {
 t.test('Cache-Control max-age is honoured within bounds', async (t) => {
   t.test('max-age sets the refresh interval', async (t) => {
     const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa), headers: { 'cache-control': 'public, max-age=1' } } })
-    const { status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.1 }] })
+    const { status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.1 }] }, issued)
     const route = srv.route('/jwks.json')
     t.equal(status()[0]?.ttl, 1, 'ttl from max-age (cacheTtl 0.1 s lowers the 60 s floor)')
     await sleep(500)
@@ -312,7 +297,7 @@ t.test('Cache-Control max-age is honoured within bounds', async (t) => {
   for (const [name, headers, ttl] of cases) {
     t.test(name, async (t) => {
       const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa), headers } })
-      const { status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json') }] })
+      const { status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json') }] }, issued)
       t.equal(status()[0]?.ttl, ttl)
     })
   }
@@ -323,10 +308,10 @@ t.test('several sources are fetched in parallel and combined', async (t) => {
   const b = await jwksServer(t, { '/jwks.json': { json: jwks(keys.p256), delay: 300 } })
   const c = await jwksServer(t, { '/keyval': { json: { [keys.ed25519.kid]: keys.ed25519.publicPem }, delay: 300 } })
   const start = Date.now()
-  const { app, status } = await gateway(t, {
+  const { app, status } = await loggedApp(t, {
     keys: [{ jwks: a.url('/jwks.json') }, { jwks: b.url('/jwks.json') }, { keyval: c.url('/keyval') }],
     secret: 'a-local-secret-that-is-long-enough-for-hs256'
-  })
+  }, issued)
   const ms = Date.now() - start
   t.ok(ms >= 280 && ms < 800, `three 300 ms sources ready in ${ms} ms (in sequence: ≥ 900 ms)`)
   await expect(t, app, token(keys.rsa), 200, 'RSA from the first JWKS')
@@ -339,7 +324,7 @@ t.test('several sources are fetched in parallel and combined', async (t) => {
 
 t.test('broken answers are logged errors, never a crash; the last good set stays', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { json: jwks(keys.rsa) } })
-  const { app, status, logs } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.1 }] })
+  const { app, status, logs } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json'), cacheTtl: 0.1 }] }, issued)
   const route = srv.route('/jwks.json')
   const faults: Array<[string, () => void, RegExp]> = [
     ['huge body, no content-length', () => { route.fault = 'huge' }, /^the body is larger than 262144 bytes$/],
@@ -366,7 +351,7 @@ t.test('broken answers are logged errors, never a crash; the last good set stays
 t.test('cold start with a broken body: 401, not a crash', async (t) => {
   const srv = await jwksServer(t, { '/jwks.json': { fault: 'huge', hugeSize: 10 * 1024 * 1024 } })
   const start = Date.now()
-  const { app, status } = await gateway(t, { keys: [{ jwks: srv.url('/jwks.json') }] })
+  const { app, status } = await loggedApp(t, { keys: [{ jwks: srv.url('/jwks.json') }] }, issued)
   t.ok(Date.now() - start < 2000, 'the cap stops the download early')
   t.equal(status()[0]?.lastError, 'the body is larger than 262144 bytes')
   await expect(t, app, token(keys.rsa), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE', '401 keys unavailable')

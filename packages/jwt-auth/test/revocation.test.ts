@@ -6,9 +6,10 @@ import { join } from 'node:path'
 import t from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { createSigner } from 'fast-jwt'
-import jwtAuth, { type JwtPolicy } from '../src/index.js'
+import jwtAuth from '../src/index.js'
 import { Revocation, REVOCATION_POLL_INTERVAL } from '../src/revocation.js'
 import { sleep, until } from './helpers/jwks-server.js'
+import { loggedApp } from './helpers/app.js'
 
 const SECRET = 'revocation-test-secret-long-enough-for-hs256'
 const signer = createSigner({ key: SECRET, expiresIn: 300_000 })
@@ -25,20 +26,6 @@ function folder (tt: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'fjg-revocation-'))
   tt.teardown(() => rmSync(dir, { recursive: true, force: true }))
   return dir
-}
-
-async function gateway (tt: Test, policy: JwtPolicy): Promise<{ app: FastifyInstance, logs: Array<Record<string, any>> }> {
-  const logs: Array<Record<string, any>> = []
-  const app = Fastify({ logger: { level: 'info', stream: { write: (line: string) => { logs.push(JSON.parse(line)) } } } })
-  tt.teardown(async () => {
-    await app.close()
-    const text = JSON.stringify(logs)
-    for (const tok of issued) if (text.includes(tok)) tt.fail('a log line contains a token')
-  })
-  await app.register(jwtAuth, { secret: SECRET, ...policy })
-  app.get('/', async (request) => ({ sub: request.jwt?.payload.sub }))
-  await app.ready()
-  return { app, logs }
 }
 
 async function code (app: FastifyInstance, tok: string): Promise<number | string> {
@@ -59,7 +46,7 @@ async function becomes (app: FastifyInstance, tok: string, want: number | string
 t.test('array form: a file rewritten in place is reloaded within ~1 s; cached tokens are checked too', async (t) => {
   const file = join(folder(t), 'revoked-sub.json')
   writeFileSync(file, JSON.stringify(['u1']))
-  const { app, logs } = await gateway(t, { revocation: { sub: file } })
+  const { app, logs } = await loggedApp(t, { secret: SECRET, revocation: { sub: file } }, issued)
   const u1 = token({ sub: 'u1' })
   const u2 = token({ sub: 'u2' })
   const res = await app.inject({ url: '/', headers: { authorization: `Bearer ${u1}` } })
@@ -85,7 +72,7 @@ t.test('object form (the nginx module format), by kid and by jti; replaced by re
   const jtiFile = join(dir, 'jti.json')
   writeFileSync(kidFile, JSON.stringify({ 'old-key': { revoked_at: 1 } }))
   writeFileSync(jtiFile, JSON.stringify({}))
-  const { app } = await gateway(t, { revocation: { kid: kidFile, jti: jtiFile } })
+  const { app } = await loggedApp(t, { secret: SECRET, revocation: { kid: kidFile, jti: jtiFile } }, issued)
   t.equal(await code(app, token({ sub: 'a' }, 'old-key')), 'FJG_ERR_TOKEN_REVOKED', 'kid revoked')
   const current = token({ sub: 'a' }, 'current-key')
   t.equal(await code(app, current), 200)
@@ -111,7 +98,7 @@ t.test('object form (the nginx module format), by kid and by jti; replaced by re
 t.test('an invalid, unreadable or deleted file keeps the previous list and logs an error', async (t) => {
   const file = join(folder(t), 'sub.json')
   writeFileSync(file, JSON.stringify(['u1']))
-  const { app, logs } = await gateway(t, { revocation: { sub: file } })
+  const { app, logs } = await loggedApp(t, { secret: SECRET, revocation: { sub: file } }, issued)
   const u1 = token({ sub: 'u1' })
   const u2 = token({ sub: 'u2' })
   const errors = (): Array<Record<string, any>> => logs.filter((l) => l.level === 50 && l.revocation?.file === file)

@@ -2,12 +2,13 @@
 // goes through a real Fastify app and asserts the exact 401 answer. Tokens
 // that a signer would refuse to make are built by hand with node:crypto.
 import t from 'tap'
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import { createHmac, createPublicKey, generateKeyPairSync } from 'node:crypto'
 import { createServer } from 'node:http'
 import { rmSync } from 'node:fs'
 import jwtAuth, { type JwtPolicy } from '../src/index.js'
 import { generateKeySet, rawToken, sign, writeKeyFiles, type Alg, type TestKey } from './helpers/keys.js'
+import { denied, get } from './helpers/app.js'
 
 /** The type of a subtest's `t` (tap does not export it under a short name). */
 type T = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -23,12 +24,7 @@ const MALFORMED = 'FJG_ERR_TOKEN_MALFORMED'
 const SIGNATURE = 'FJG_ERR_TOKEN_SIGNATURE'
 const ALGORITHM = 'FJG_ERR_TOKEN_ALGORITHM'
 const KEY_UNKNOWN = 'FJG_ERR_TOKEN_KEY_UNKNOWN'
-const MESSAGES: Record<string, string> = {
-  [SIGNATURE]: 'The token signature is invalid',
-  [ALGORITHM]: 'The token algorithm is not allowed',
-  [KEY_UNKNOWN]: 'No key matches the token',
-  FJG_ERR_TOKEN_CRIT: 'The token has an unsupported critical header'
-}
+// `denied` (helpers/app.ts) defaults the message for these codes and FJG_ERR_TOKEN_CRIT.
 
 const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url')
 
@@ -52,17 +48,6 @@ async function build (t: T, policy: JwtPolicy): Promise<FastifyInstance> {
   app.get('/', async (request) => ({ sub: request.jwt?.payload.sub ?? null, kid: request.jwt?.header.kid ?? null }))
   await app.ready()
   return app
-}
-
-function get (app: FastifyInstance, token: string): Promise<LightMyRequestResponse> {
-  return app.inject({ url: '/', headers: { authorization: `Bearer ${token}` } })
-}
-
-/** The exact 401: status, WWW-Authenticate (quotes shown as '), body. */
-function denied (t: T, res: LightMyRequestResponse, code: string, message = MESSAGES[code] as string): void {
-  t.equal(res.statusCode, 401, `${code}: status`)
-  t.equal(res.headers['www-authenticate'], `Bearer realm="api", error="invalid_token", error_description="${message.replace(/"/g, "'")}"`)
-  t.strictSame(res.json(), { statusCode: 401, error: 'Unauthorized', code, message })
 }
 
 const malformed = (why: string): string => `The token is malformed: ${why}`

@@ -33,6 +33,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import jwtAuth, { type JwtPolicy } from '../src/index.js'
 import { jwkEntry, type KeyEntry } from '../src/keys.js'
+import { registerError } from './helpers/app.js'
 
 // fast-jwt's own signature primitive, the one its verifier (and so the plugin)
 // calls after decoding; not part of its typed API, hence the require.
@@ -151,12 +152,12 @@ function run (file: VectorFile): void {
         (Array.isArray(jwk.key_ops) && !jwk.key_ops.includes('verify'))
       if (notForSignatures) {
         t.ok(group.tests.every((tc) => tc.result === 'invalid'), 'Wycheproof expects these to be refused')
-        const inline = await registrationError({ keys: [{ jwk }] })
+        const inline = await registerError({ keys: [{ jwk }] })
         t.equal(inline.code, 'FJG_ERR_OPTION_INVALID')
         t.equal(inline.message, 'Invalid jwt policy: keys[0].jwk: the JWK is not a signature key (use/key_ops)')
         const jwks = path.join(dir, `group-${gi}.jwks.json`)
         writeFileSync(jwks, JSON.stringify({ keys: [jwk] }))
-        const asFile = await registrationError({ keys: [{ file: jwks }] })
+        const asFile = await registerError({ keys: [{ file: jwks }] })
         t.equal(asFile.message, `Invalid jwt policy: keys[0].file: '${jwks}' holds no signature key`)
         tally.refusedAtRegistration += group.tests.length
         return
@@ -165,7 +166,7 @@ function run (file: VectorFile): void {
       // The RFC 7520 P-521 key names its algorithm "ES521", which JWA does not
       // define (ES512 is ECDSA over P-521): refused as given, run without it.
       if (jwk.alg !== undefined && !SUPPORTED.has(jwk.alg as string)) {
-        const err = await registrationError({ keys: [{ jwk }] })
+        const err = await registerError({ keys: [{ jwk }] })
         t.equal(err.code, 'FJG_ERR_OPTION_INVALID')
         t.equal(err.message, `Invalid jwt policy: keys[0].jwk: "alg" ${JSON.stringify(jwk.alg)} does not fit a ${String(jwk.kty)} key`)
         delete jwk.alg
@@ -256,17 +257,4 @@ function run (file: VectorFile): void {
     t.equal(tally.accepted + tally.refusedBySignature + tally.refusedEarlier + tally.deviations, tally.run, 'every vector run has one outcome')
     t.equal(tally.run + tally.refusedAtRegistration + tally.skippedContradictory + tally.skippedAlgorithm, file.numberOfTests, 'every vector is counted once')
   })
-}
-
-async function registrationError (policy: JwtPolicy): Promise<Error & { code?: string }> {
-  const app = Fastify()
-  try {
-    await app.register(jwtAuth, policy)
-    await app.ready()
-  } catch (err) {
-    return err as Error
-  } finally {
-    await app.close()
-  }
-  throw new Error('registration did not fail')
 }
