@@ -14,15 +14,14 @@ import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import http2 from 'node:http2'
 import type { AddressInfo, Socket } from 'node:net'
-import { Writable } from 'node:stream'
 import t from 'tap'
 import { Agent, fetch as undiciFetch } from 'undici'
 import type { FastifyInstance } from 'fastify'
 import type { KeySourceStatus } from '@fastify-jwt-gateway/jwt-auth'
-import type { BuildGatewayOptions, GatewayConfig } from '../src/index.js'
+import type { GatewayConfig } from '../src/index.js'
 import { jwksServer, sleep, until, type JwksServer } from '../../jwt-auth/test/helpers/jwks-server.js'
 import { sign, type TestKey } from '../../jwt-auth/test/helpers/keys.js'
-import { startGateway } from './helpers/servers.js'
+import { collect as logCollector, freePort as closedPort, startGateway } from './helpers/servers.js'
 
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 
@@ -84,11 +83,6 @@ async function get (url: string, tok: string | null = null, deadline = 4000): Pr
   let body: unknown = text
   try { body = JSON.parse(text) } catch {}
   return { status: res.status, body, www: res.headers.get('www-authenticate'), ms: Date.now() - started }
-}
-
-/** A pino destination that keeps every line as an object. */
-function logCollector (lines: Array<Record<string, any>>): BuildGatewayOptions['logger'] {
-  return { level: 'info', stream: new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }) }
 }
 
 interface Gw { app: FastifyInstance, url: string, logs: Array<Record<string, any>>, status: () => KeySourceStatus }
@@ -186,16 +180,6 @@ async function faultyUpstream (tt: Test): Promise<FaultyUpstream> {
   up.server = server
   up.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return up
-}
-
-/** A port nothing listens on (bound, then released). */
-async function closedPort (): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise((resolve) => s.close(resolve))
-  return port
 }
 
 // ---------------------------------------------------------------------------

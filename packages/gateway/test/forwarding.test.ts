@@ -1,7 +1,6 @@
-import { Writable } from 'node:stream'
 import t, { type Test } from 'tap'
 import type { BuildGatewayOptions, GatewayConfig } from '../src/index.js'
-import { bearer, echoUpstream, hs, request, SECRET, startGateway } from './helpers/servers.js'
+import { bearer, collect, echoUpstream, hs, request, SECRET, startGateway } from './helpers/servers.js'
 
 // Claims to headers, end to end: a real gateway in front of a real upstream
 // that reports the bytes it received.
@@ -30,11 +29,6 @@ async function setup (t: Test, extra: Partial<GatewayConfig> = {}, opts: BuildGa
     ...extra
   }
   return await startGateway(t, config, opts)
-}
-
-/** A logger option that collects parsed log lines. */
-function collect (lines: any[]): BuildGatewayOptions['logger'] {
-  return { level: 'info', stream: new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }) }
 }
 
 t.test('claims arrive as headers: strings as is, numbers and booleans as text, arrays and objects as JSON', async (t) => {

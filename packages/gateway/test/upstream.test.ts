@@ -5,25 +5,10 @@ import { createServer } from 'node:http'
 import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import t from 'tap'
-import type { BuildGatewayOptions } from '../src/index.js'
-import { echoUpstream, request, startGateway } from './helpers/servers.js'
+import { collect, echoUpstream, freePort, request, startGateway } from './helpers/servers.js'
 
 // Upstream failures and the connection pool, against real sockets.
-
-function collect (lines: any[]): BuildGatewayOptions['logger'] {
-  return { level: 'info', stream: new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }) }
-}
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  s.listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  await new Promise((resolve) => s.close(resolve))
-  return port
-}
 
 t.test('connection refused: 502 with the JSON error body, and the reason logged', async (t) => {
   const lines: any[] = []

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
 import type { FastifyInstance } from 'fastify'
 import { WebSocketServer } from 'ws'
 import { buildGateway, type BuildGatewayOptions, type GatewayConfig } from '../../src/index.js'
@@ -123,3 +124,18 @@ export function hs (payload: Record<string, unknown> = {}, opts: SignOptions = {
 }
 
 export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` })
+
+/** A port nothing listens on (bound, then released): connection refused. */
+export async function freePort (): Promise<number> {
+  const s = createServer()
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  const { port } = s.address() as AddressInfo
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+/** A logger option that keeps every log line, parsed. */
+export function collect (lines: Array<Record<string, any>>): BuildGatewayOptions['logger'] {
+  return { level: 'info', stream: new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }) }
+}
