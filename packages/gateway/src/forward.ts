@@ -47,6 +47,23 @@ const HOP_BY_HOP = ['keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect']
 // headers these are passed on, besides the cookie, the token and the claims.
 const WS_PASSED = ['origin', 'user-agent', 'accept-language'] as const
 
+/**
+ * What nginx configs set by hand (`proxy_set_header X-Forwarded-For
+ * $proxy_add_x_forwarded_for; X-Forwarded-Proto $scheme; X-Forwarded-Host $host`):
+ * the client's address appended to any X-Forwarded-For it sent (only the last
+ * entry is ours to vouch for), and the scheme and host it asked for, replaced.
+ * `request.ip` follows Fastify's `trustProxy` (off by default: the socket's peer).
+ */
+export function forwardedFor (request: FastifyRequest, out: OutgoingHeaders): void {
+  const prior = out['x-forwarded-for']
+  const ip = request.ip
+  out['x-forwarded-for'] = typeof prior === 'string' && prior.length > 0 ? `${prior}, ${ip}` : ip
+  out['x-forwarded-proto'] = request.protocol
+  const host = request.headers.host
+  if (typeof host === 'string') out['x-forwarded-host'] = host
+  else delete out['x-forwarded-host']
+}
+
 /** `a=1&access_token=x&b=2` without `access_token`, other parameters byte for byte. */
 export function dropQueryParam (query: string, name: string): string {
   if (query.length === 0) return query
@@ -137,6 +154,7 @@ export function compileForwarder (policy: CompiledPolicy | null, strip: readonly
         const name = HOP_BY_HOP[i] as string
         if (headers[name] !== undefined) delete headers[name]
       }
+      forwardedFor(request, headers)
       write(request, headers)
       return headers
     },
@@ -147,6 +165,7 @@ export function compileForwarder (policy: CompiledPolicy | null, strip: readonly
         const v = inbound[name]
         if (typeof v === 'string') out[name] = v
       }
+      forwardedFor(request, out)
       write(request, out)
       return out
     },
