@@ -1,13 +1,13 @@
-import { jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
+import Ajv, { type ErrorObject } from 'ajv'
+import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
 
 // The JSON Schema of the whole gateway config: the one description the preset
 // publishes (schema.json) and that gatewayConfigProblems() checks against.
 // The policy part is jwt-auth's policySchema, kept once under $defs (its $id
 // dropped: two copies of one $id make a schema invalid) and checked by
 // jwt-auth's own compiled validator, so policy messages read the same
-// everywhere. The gateway part is small and is walked here by a minimal
-// interpreter of the keywords it uses (SUPPORTED_KEYWORDS), because the gateway
-// does not depend on a JSON Schema library.
+// everywhere. The gateway part is checked with ajv too, the library jwt-auth
+// uses: one JSON Schema implementation across the packages.
 
 export const DEFAULT_HEALTH_PATH = '/__gateway/health'
 /** Milliseconds an upstream may take for its headers, and between body chunks (nginx proxy_read_timeout). */
@@ -92,29 +92,27 @@ export const gatewayConfigSchema = {
   }
 } as const
 
-/** Every keyword the interpreter below understands; a test walks the schema against this list. */
-export const SUPPORTED_KEYWORDS = new Set([
-  '$schema', '$id', '$ref', '$defs', 'title', 'description', 'type', 'properties', 'additionalProperties',
-  'required', 'items', 'enum', 'const', 'pattern', 'minLength', 'minimum', 'maximum', 'exclusiveMinimum',
-  'minItems', 'uniqueItems', 'anyOf'
-])
+// The gateway part, checked with ajv (the library jwt-auth uses for the policy):
+// the published schema with anything accepted where a policy goes. Policies are
+// checked after, by jwt-auth's policyProblems(), with its messages and secret
+// masking. Compiled once.
+const gatewayPartSchema = {
+  ...gatewayConfigSchema,
+  properties: { ...gatewayConfigSchema.properties, jwt: {} },
+  $defs: { route: { ...routeSchema, properties: { ...routeSchema.properties, jwt: {} } } }
+}
+// strictNumbers: NaN and Infinity are not numbers (a programmatic `workers: Infinity` is not "at least 1").
+const validateGatewayPart = new Ajv({ allErrors: true, strict: false, strictNumbers: true, verbose: true }).compile(gatewayPartSchema)
 
-type Schema = Record<string, any>
-
-// What a failed `pattern` or `anyOf` means, in words: kept beside the schema
-// (not in it) so the published schema stays plain JSON Schema.
-const PHRASES = new WeakMap<object, string>([
-  [routeSchema.properties.prefix, 'a path starting with "/", without "*", ":", "?" or "#"'],
-  [routeSchema.properties.upstream, 'an http(s) URL, "http://host:port" with an optional base path'],
-  [routeSchema.properties.rewritePrefix, 'empty or a path starting with "/"'],
-  [routeSchema.properties.jwt, 'a policy object or false'],
-  [gatewayConfigSchema.properties.jwt, 'a policy object or false'],
-  [gatewayConfigSchema.properties.server.properties.healthPath, 'a path starting with "/"'],
-  [gatewayConfigSchema.properties.server.properties.workers, 'a number of workers (at least 1) or "auto"']
-])
-
-function child (path: string, key: string | number): string {
-  return jsonPath(path, '/' + String(key).replace(/~/g, '~0').replace(/\//g, '~1'))
+// What a failed `pattern` or `anyOf` means, in words, by the schema path of the
+// property: kept beside the schema (not in it) so the published schema stays
+// plain JSON Schema.
+const PHRASES: Record<string, string> = {
+  '#/$defs/route/properties/prefix': 'a path starting with "/", without "*", ":", "?" or "#"',
+  '#/$defs/route/properties/upstream': 'an http(s) URL, "http://host:port" with an optional base path',
+  '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
+  '#/properties/server/properties/healthPath': 'a path starting with "/"',
+  '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"'
 }
 
 function got (value: unknown): string {
@@ -123,89 +121,94 @@ function got (value: unknown): string {
   return `, got ${json.length > 60 ? json.slice(0, 57) + '...' : json}`
 }
 
-function typeOf (v: unknown): string {
-  if (v === null) return 'null'
-  if (Array.isArray(v)) return 'array'
-  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number'
-  return typeof v
+function isObject (v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
 }
 
-function typeMatches (want: string, v: unknown): boolean {
-  const t = typeOf(v)
-  return want === t || (want === 'number' && t === 'integer')
+/** JSON pointer segment. */
+function segment (key: string | number): string {
+  return '/' + String(key).replace(/~/g, '~0').replace(/\//g, '~1')
 }
 
-function resolveRef (ref: string): Schema {
-  const name = ref.slice('#/$defs/'.length)
-  return (gatewayConfigSchema.$defs as Record<string, Schema>)[name] as Schema
+/** Where an error is: an unknown key where the key is written, anything else at its value. */
+function placeOf (e: ErrorObject): string {
+  return e.keyword === 'additionalProperties' ? e.instancePath + segment((e.params as { additionalProperty: string }).additionalProperty) : e.instancePath
 }
 
-function walk (value: unknown, schema: Schema, path: string, out: string[]): void {
-  const label = path === '' ? '(config)' : path
-  if (schema.$ref !== undefined) {
-    // The policy is checked by jwt-auth, with its own messages and secret masking.
-    if (schema.$ref === '#/$defs/policy') out.push(...policyProblems(value, path))
-    else walk(value, resolveRef(schema.$ref), path, out)
-    return
-  }
-  if (schema.anyOf !== undefined) {
-    const branches = schema.anyOf as Schema[]
-    const results = branches.map((b) => { const o: string[] = []; walk(value, b, path, o); return o })
-    if (results.some((r) => r.length === 0)) return
-    // An object under "policy or false" is meant as a policy: say what is wrong inside it.
-    const byType = branches.findIndex((b) => (b.$ref === '#/$defs/policy' && typeOf(value) === 'object') ||
-      (b.type !== undefined && typeMatches(b.type, value)))
-    if (byType !== -1) out.push(...(results[byType] as string[]))
-    else out.push(`${label}: must be ${PHRASES.get(schema) ?? 'one of the allowed forms'}${got(value)}`)
-    return
-  }
-  if (schema.const !== undefined && value !== schema.const) {
-    out.push(`${label}: must be ${JSON.stringify(schema.const)}${got(value)}`)
-    return
-  }
-  if (schema.enum !== undefined && !(schema.enum as unknown[]).includes(value)) {
-    out.push(`${label}: must be one of ${(schema.enum as unknown[]).map((v) => JSON.stringify(v)).join(', ')}${got(value)}`)
-    return
-  }
-  if (schema.type !== undefined && !typeMatches(schema.type, value)) {
-    out.push(`${label}: must be ${schema.type === 'integer' ? 'an integer' : schema.type === 'object' ? 'an object' : schema.type === 'array' ? 'an array' : `a ${schema.type}`}${got(value)}`)
-    return
-  }
-  if (typeof value === 'string') {
-    if (schema.minLength !== undefined && value.length < schema.minLength) out.push(`${label}: must not be empty`)
-    else if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value)) {
-      out.push(`${label}: must be ${PHRASES.get(schema) ?? `a string matching ${schema.pattern}`}${got(value)}`)
+/** `path: message` lines of one ajv error, in the gateway's words where they differ from jwt-auth's. */
+function describeError (e: ErrorObject, config: unknown): string[] {
+  const label = e.instancePath === '' ? '(config)' : jsonPath('', e.instancePath)
+  const phrase = PHRASES[e.schemaPath.slice(0, e.schemaPath.lastIndexOf('/'))]
+  switch (e.keyword) {
+    case 'type': {
+      const type = (e.params as { type: string }).type
+      return [`${label}: must be ${type === 'integer' || type === 'object' || type === 'array' ? 'an' : 'a'} ${type}${got(e.data)}`]
     }
-  }
-  if (typeof value === 'number') {
-    if (schema.minimum !== undefined && value < schema.minimum) out.push(`${label}: must be >= ${schema.minimum}${got(value)}`)
-    if (schema.maximum !== undefined && value > schema.maximum) out.push(`${label}: must be <= ${schema.maximum}${got(value)}`)
-    if (schema.exclusiveMinimum !== undefined && value <= schema.exclusiveMinimum) out.push(`${label}: must be > ${schema.exclusiveMinimum}${got(value)}`)
-  }
-  if (Array.isArray(value)) {
-    if (schema.minItems !== undefined && value.length < schema.minItems) out.push(`${label}: must have at least ${schema.minItems} item${schema.minItems === 1 ? '' : 's'}`)
-    if (schema.uniqueItems === true) {
+    case 'additionalProperties':
+      return [`${jsonPath('', placeOf(e))}: unknown key`]
+    case 'required':
+      return [`${jsonPath('', e.instancePath + segment((e.params as { missingProperty: string }).missingProperty))}: is required`]
+    case 'pattern':
+      return [`${label}: must be ${phrase ?? `a string matching ${e.schema as string}`}${got(e.data)}`]
+    case 'anyOf':
+      return [`${label}: must be ${phrase ?? 'one of the allowed forms'}${got(e.data)}`]
+    case 'minLength':
+      return [`${label}: must not be empty`]
+    case 'minItems':
+      return [`${label}: must have at least ${e.schema as number} item${e.schema === 1 ? '' : 's'}`]
+    case 'uniqueItems': {
       const seen = new Set<string>()
-      for (const v of value) {
+      const out: string[] = []
+      for (const v of e.data as unknown[]) {
         const k = JSON.stringify(v)
         if (seen.has(k)) out.push(`${label}: must not repeat ${k}`)
         seen.add(k)
       }
+      return out
     }
-    if (schema.items !== undefined) value.forEach((v, i) => walk(v, schema.items, child(path, i), out))
+    default: // enum, minimum, maximum, exclusiveMinimum: worded as for the policy
+      return formatSchemaErrors([e], '', config)
   }
-  if (typeOf(value) === 'object') {
-    const obj = value as Record<string, unknown>
-    const props = (schema.properties ?? {}) as Record<string, Schema>
-    for (const key of (schema.required ?? []) as string[]) {
-      if (obj[key] === undefined) out.push(`${child(path, key)}: is required`)
-    }
-    for (const [key, v] of Object.entries(obj)) {
-      const sub = props[key]
-      if (sub !== undefined) walk(v, sub, child(path, key), out)
-      else if (schema.additionalProperties === false) out.push(`${child(path, key)}: unknown key`)
+}
+
+/**
+ * The schema's problems, in the order of the config's text: ajv reports by
+ * schema, the config is read top to bottom.
+ */
+function schemaProblems (config: unknown): string[] {
+  const found: Array<{ at: string, lines: string[] }> = []
+  if (!validateGatewayPart(config)) {
+    const errors = validateGatewayPart.errors ?? []
+    const anyOfs = errors.filter((e) => e.keyword === 'anyOf')
+    for (const e of errors) {
+      if (anyOfs.some((a) => e !== a && e.schemaPath.startsWith(a.schemaPath + '/'))) continue
+      // A value of one branch's type (workers: 0) is meant as that branch: say what is wrong in it.
+      const byType = e.keyword === 'anyOf'
+        ? (e.schema as Array<{ type?: string }>).findIndex((b, i) => b.type !== undefined && !errors.some((x) => x.schemaPath === `${e.schemaPath}/${i}/type`))
+        : -1
+      const reported = byType === -1 ? [e] : errors.filter((x) => x.schemaPath.startsWith(`${e.schemaPath}/${byType}/`))
+      for (const r of reported) found.push({ at: placeOf(r), lines: describeError(r, config) })
     }
   }
+  // The policies: an object is meant as a policy, and checked by jwt-auth.
+  const policy = (value: unknown, at: string): void => {
+    if (value === undefined || value === false) return
+    const path = jsonPath('', at)
+    found.push({ at, lines: isObject(value) ? policyProblems(value, path) : [`${path}: must be a policy object or false${got(value)}`] })
+  }
+  if (isObject(config)) {
+    policy(config.jwt, '/jwt')
+    if (Array.isArray(config.routes)) config.routes.forEach((r: unknown, i) => { if (isObject(r)) policy(r.jwt, `/routes/${i}/jwt`) })
+  }
+  if (found.length === 0) return []
+  const order = new Map<string, number>()
+  const visit = (value: unknown, at: string): void => {
+    order.set(at, order.size)
+    if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) visit(v, at + segment(k))
+  }
+  visit(config, '')
+  // Stable: the problems of one place keep ajv's order (required keys in the schema's order).
+  return found.sort((a, b) => (order.get(a.at) ?? order.size) - (order.get(b.at) ?? order.size)).flatMap((f) => f.lines)
 }
 
 /** The methods a route takes; GET brings HEAD (Fastify routes HEAD to GET routes). */
@@ -231,14 +234,13 @@ export function normalizePrefix (prefix: string): string {
  * Keys and files are checked when the gateway is built.
  */
 export function gatewayConfigProblems (config: unknown): string[] {
-  const out: string[] = []
-  walk(config, gatewayConfigSchema, '', out)
-  const routes = typeOf(config) === 'object' ? (config as { routes?: unknown }).routes : undefined
+  const out = schemaProblems(config)
+  const routes = isObject(config) ? config.routes : undefined
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.
   const owners = new Map<string, number>()
   routes.forEach((route: Record<string, unknown>, i) => {
-    if (typeOf(route) !== 'object') return
+    if (!isObject(route)) return
     if (typeof route.prefix === 'string') {
       const prefix = normalizePrefix(route.prefix)
       for (const method of methodsOf(route)) {

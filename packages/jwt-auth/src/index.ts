@@ -5,7 +5,7 @@ export default jwtAuth
 
 export * as errors from './errors.js'
 export {
-  compilePolicy, mergePolicy, policyProblems, jsonPath, SharedResources,
+  compilePolicy, mergePolicy, policyProblems, formatSchemaErrors, jsonPath, SharedResources,
   DEFAULT_REALM, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL, DEFAULT_PHASE,
   type CompiledPolicy, type CompileContext
 } from './policy.js'
