@@ -238,9 +238,14 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
     return done(err as Error)
   }
 
-  fastify.decorateRequest('jwt', null)
+  // Registered twice (two encapsulated services with their own policies, or
+  // next to the gateway): one `request.jwt`, and one status listing every source.
+  if (!fastify.hasRequestDecorator('jwt')) fastify.decorateRequest('jwt', null)
   if (!fastify.hasDecorator('jwtAuth')) {
     fastify.decorate('jwtAuth', { keyStatus: () => shared.status() })
+  } else {
+    const outer = fastify.jwtAuth.keyStatus.bind(fastify.jwtAuth)
+    fastify.jwtAuth = { keyStatus: () => [...outer(), ...shared.status()] }
   }
 
   fastify.addHook('onRoute', (routeOptions) => {

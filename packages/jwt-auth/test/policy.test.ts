@@ -245,3 +245,37 @@ t.test('verified-token cache: bounded, never outlives exp, can be turned off', a
   const t2 = hs()
   t.not(off.verify(t2), off.verify(t2), 'no cache: verified each time')
 })
+
+t.test('registered in two encapsulated contexts, each with its own policy', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(async (a) => {
+    await a.register(jwtAuth, { secret: SECRET, realm: 'a' })
+    a.get('/a', async (request) => ({ sub: request.jwt?.payload.sub }))
+  })
+  await app.register(async (b) => {
+    await b.register(jwtAuth, { secret: 'another-secret-for-the-b-context-0123456789', realm: 'b' })
+    b.get('/b', async (request) => ({ sub: request.jwt?.payload.sub }))
+  })
+  app.get('/open', async (request) => ({ jwt: request.jwt ?? null }))
+  await app.ready()
+  const token = hs({ sub: 'u' })
+  t.equal((await app.inject({ url: '/a', headers: bearer(token) })).statusCode, 200)
+  const b = await app.inject({ url: '/b', headers: bearer(token) })
+  t.equal(b.statusCode, 401, 'the other context checks with its own key')
+  t.match(b.headers['www-authenticate'], /^Bearer realm="b", error="invalid_token"/)
+  t.same((await app.inject({ url: '/open' })).json(), { jwt: null }, 'a route outside both has no check')
+})
+
+t.test('registered twice in one app: both policies apply, one status lists both', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(jwtAuth, { secret: SECRET, requireClaims: [{ claim: 'a', op: 'exists' }] })
+  await app.register(jwtAuth, { secret: SECRET, requireClaims: [{ claim: 'b', op: 'exists' }] })
+  app.get('/', async () => 'ok')
+  await app.ready()
+  t.equal((await app.inject({ url: '/', headers: bearer(hs({ a: 1, b: 1 })) })).statusCode, 200)
+  t.equal((await app.inject({ url: '/', headers: bearer(hs({ a: 1 })) })).statusCode, 403)
+  t.equal((await app.inject({ url: '/', headers: bearer(hs({ b: 1 })) })).statusCode, 403)
+  t.equal(app.jwtAuth.keyStatus().length, 2)
+})
