@@ -29,13 +29,12 @@ interface CompileOptions {
 }
 
 /** The `path: message` lines of a jwt-auth option error compiled at `where`. */
-function problemsOf (err: unknown, where: string): string[] {
+function problemsOf (err: unknown): string[] {
   const code = (err as { code?: string }).code
   if (code !== 'FJG_ERR_OPTION_INVALID' && code !== 'FJG_ERR_OPTION_KEY') throw err
-  const text = (err as Error).message.replace(/^Invalid jwt (policy|key): /, '')
-  const escaped = where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
-  // jwt-auth joins its problems with "; ", each starting with the path it was compiled at.
-  return text.split(new RegExp(`; (?=${escaped}[.:\\[])`))
+  // jwt-auth's option errors list their problems, each starting with the path it was compiled at.
+  const listed = (err as { problems?: unknown }).problems
+  return Array.isArray(listed) ? listed.map(String) : [(err as Error).message]
 }
 
 /**
@@ -54,7 +53,7 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
       topPolicy = compilePolicy(top, { ...ctx, where: 'jwt' })
     } catch (err) {
       topFailed = true
-      problems.push(...problemsOf(err, 'jwt'))
+      problems.push(...problemsOf(err))
     }
   }
   const routes: CompiledRoute[] = []
@@ -68,7 +67,7 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
         policy = compilePolicy(mergePolicy(top, route.jwt) as JwtPolicy, { ...ctx, where })
       } catch (err) {
         const own = new Set(Object.keys(route.jwt))
-        for (const p of problemsOf(err, where)) {
+        for (const p of problemsOf(err)) {
           // A problem of an inherited key was already reported under `jwt`.
           const key = p.startsWith(where + '.') ? /^[A-Za-z_$][\w$]*/.exec(p.slice(where.length + 1))?.[0] : undefined
           if (topFailed && key !== undefined && !own.has(key)) continue

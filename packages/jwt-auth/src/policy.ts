@@ -81,7 +81,12 @@ export function formatSchemaErrors (errors: readonly ErrorObject[], prefix: stri
 
 /** Options error, naming every problem at once. */
 function invalid (problems: string[]): Error {
-  return new FJG_ERR_OPTION_INVALID(problems.join('; '))
+  return withProblems(new FJG_ERR_OPTION_INVALID(problems.join('; ')), problems)
+}
+
+/** Option errors also carry their problems as a list, one `path: message` each, for callers that print lines. */
+function withProblems (err: Error, problems: string[]): Error {
+  return Object.assign(err, { problems })
 }
 
 /**
@@ -326,14 +331,14 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
           try {
             return createRemoteSource(spec, log)
           } catch (err) {
-            throw new FJG_ERR_OPTION_KEY(`${w}: ${(err as Error).message}`)
+            throw withProblems(new FJG_ERR_OPTION_KEY(`${w}: ${(err as Error).message}`), [`${w}: ${(err as Error).message}`])
           }
         })
         return new KeyStore(local, remote)
       })
     } catch (err) {
       if ((err as { code?: string }).code === 'FJG_ERR_OPTION_KEY') throw err
-      throw new FJG_ERR_OPTION_KEY(`${at('keys')}: ${(err as Error).message}`)
+      throw withProblems(new FJG_ERR_OPTION_KEY(`${at('keys')}: ${(err as Error).message}`), [`${at('keys')}: ${(err as Error).message}`])
     }
   } else {
     warnOnce('FJG_WARN_VALIDATE_SIG_OFF', '"validateSig": false — token signatures are NOT checked; anyone can forge a token')

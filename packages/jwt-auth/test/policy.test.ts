@@ -42,6 +42,7 @@ t.test('option errors name the option and the value, at registration', async (t)
   t.match(err.message, /"x-user" is both a token source and a forwarded header/)
   err = await registerError({ secret: SECRET, leeway: -1, maxTokenSize: 1 })
   t.match(err.message, /leeway: must be >= 0, got -1; maxTokenSize: must be >= 64, got 1/, 'every problem at once')
+  t.same((err as Error & { problems?: string[] }).problems, ['leeway: must be >= 0, got -1', 'maxTokenSize: must be >= 64, got 1'], 'and as a list, one line each')
 })
 
 t.test('a route config.jwt error names the route', async (t) => {

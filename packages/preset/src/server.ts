@@ -7,16 +7,6 @@ import { loggerOptions } from './logging.js'
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
 
-// Messages from the jwt-auth plugin join problems with "; " after a headline
-// ("Invalid jwt policy: a: x; b: y"); split them back into one line each.
-const HEADLINE = /^Invalid jwt (policy|key): /
-const NEXT_PROBLEM = /; (?=(?:\(policy\)|[A-Za-z_$][\w$]*(?:\[[^\]]*\]|\.[\w$-]+)*|[A-Z]+(?:,[A-Z]+)* \/\S*): )/
-
-/** The lines of a build error's message. */
-export function problemLines (message: string): string[] {
-  return message.replace(HEADLINE, '').split(NEXT_PROBLEM).map((s) => s.trim()).filter((s) => s !== '')
-}
-
 /** Option mistakes found while building (key files, revocation files, routes): user errors, not crashes. */
 export function isConfigError (err: unknown): boolean {
   const code = (err as { code?: unknown })?.code
@@ -46,9 +36,9 @@ export async function buildServer (config: GatewayConfig, opts: BuildServerOptio
     })
   } catch (err) {
     if (!isConfigError(err)) throw err
-    // The gateway's GatewayConfigError lists its problems; jwt-auth's option errors join them in the message.
+    // The gateway's and jwt-auth's option errors list their problems, one `path: message` each.
     const listed = (err as { problems?: unknown }).problems
-    const problems = Array.isArray(listed) ? listed.map(String) : problemLines((err as Error).message)
+    const problems = Array.isArray(listed) ? listed.map(String) : [(err as Error).message]
     throw new UserError(FJG_ERR_CONFIG_INVALID, `${opts.source ?? 'config'}: invalid configuration`, problems)
   }
   return app
