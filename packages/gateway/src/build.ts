@@ -21,7 +21,12 @@ function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logg
 export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOptions = {}): Promise<FastifyInstance> {
   const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
-  const app = Fastify({ ...opts.fastify, ...loggerOptions(config, opts.logger) } as FastifyServerOptions)
+  const trustProxy = config.server?.trustProxy
+  const app = Fastify({
+    ...opts.fastify,
+    ...loggerOptions(config, opts.logger),
+    ...(trustProxy === undefined ? {} : { trustProxy })
+  } as FastifyServerOptions)
   app.register(gatewayPlugin, { ...config, ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }) })
   try {
     await app.ready()

@@ -52,15 +52,18 @@ const WS_PASSED = ['origin', 'user-agent', 'accept-language'] as const
  * $proxy_add_x_forwarded_for; X-Forwarded-Proto $scheme; X-Forwarded-Host $host`):
  * the client's address appended to any X-Forwarded-For it sent (only the last
  * entry is ours to vouch for), and the scheme and host it asked for, replaced.
- * `request.ip` follows Fastify's `trustProxy` (off by default: the socket's peer).
+ * With `server.trustProxy`, scheme and host are the ones the trusted proxy saw.
  */
 export function forwardedFor (request: FastifyRequest, out: OutgoingHeaders): void {
   const prior = out['x-forwarded-for']
-  const ip = request.ip
+  // Each hop appends the address it got the connection from: the socket's
+  // peer, not request.ip (which, with trustProxy, is the client already listed).
+  const ip = request.raw.socket?.remoteAddress ?? request.ip
   out['x-forwarded-for'] = typeof prior === 'string' && prior.length > 0 ? `${prior}, ${ip}` : ip
+  // With trustProxy these are what the client asked the first proxy for.
   out['x-forwarded-proto'] = request.protocol
-  const host = request.headers.host
-  if (typeof host === 'string') out['x-forwarded-host'] = host
+  const host = request.host
+  if (typeof host === 'string' && host.length > 0) out['x-forwarded-host'] = host
   else delete out['x-forwarded-host']
 }
 

@@ -80,6 +80,10 @@ export const gatewayConfigSchema = {
         workers: {
           description: 'a number of worker processes (at least 1), or "auto" for one per CPU',
           anyOf: [{ type: 'integer', minimum: 1 }, { const: 'auto' }]
+        },
+        trustProxy: {
+          description: 'Behind a load balancer (nginx set_real_ip_from / real_ip_header): true, the addresses or CIDRs of the proxies to trust ("10.0.0.0/8,127.0.0.1"), or the number of hops; request.ip, the scheme and the host then come from X-Forwarded-*',
+          anyOf: [{ type: 'boolean' }, { type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }]
         }
       }
     },
@@ -112,7 +116,8 @@ const PHRASES: Record<string, string> = {
   '#/$defs/route/properties/upstream': 'an http(s) URL, "http://host:port" with an optional base path',
   '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
   '#/properties/server/properties/healthPath': 'a path starting with "/"',
-  '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"'
+  '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"',
+  '#/properties/server/properties/trustProxy': 'true, a list of proxy addresses or CIDRs, or a number of hops'
 }
 
 function got (value: unknown): string {

@@ -13,6 +13,11 @@ export interface ServerConfig {
   healthPath?: string
   /** Accepted for the preset, which runs that many processes; the gateway itself ignores it. */
   workers?: number | 'auto'
+  /**
+   * Fastify's `trustProxy`: behind a load balancer, `request.ip`, the scheme and
+   * the host come from the trusted proxies' X-Forwarded-* headers.
+   */
+  trustProxy?: boolean | string | number
 }
 
 export interface RouteConfig {

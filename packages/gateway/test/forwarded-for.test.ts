@@ -1,6 +1,6 @@
 import t from 'tap'
 import WebSocket from 'ws'
-import { bearer, echoUpstream, hs, request, SECRET, startGateway } from './helpers/servers.js'
+import { bearer, collect, echoUpstream, hs, request, SECRET, startGateway } from './helpers/servers.js'
 
 // X-Forwarded-For / -Proto / -Host, as nginx's usual proxy_set_header lines.
 
@@ -35,4 +35,30 @@ t.test('the upstream learns the client address, scheme and host', async (t) => {
   const handshake = JSON.parse(first)
   t.equal(handshake.headers['x-forwarded-for'], '127.0.0.1', 'the WebSocket handshake carries them too')
   t.equal(handshake.headers['x-forwarded-proto'], 'http')
+})
+
+t.test('server.trustProxy: behind a load balancer, scheme, host and request.ip come from it', async (t) => {
+  const up = await echoUpstream(t)
+  const lines: Array<Record<string, any>> = []
+  const { url } = await startGateway(t, {
+    server: { trustProxy: '127.0.0.1' },
+    routes: [{ prefix: '/', upstream: up.url, jwt: false }]
+  }, { logger: collect(lines) })
+  const res = await request(`${url}/x`, {
+    headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'api.example.com' }
+  })
+  t.equal(res.status, 200)
+  t.equal(res.body.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1', 'the hop appends its peer, once')
+  t.equal(res.body.headers['x-forwarded-proto'], 'https', 'the scheme the client used at the load balancer')
+  t.equal(res.body.headers['x-forwarded-host'], 'api.example.com')
+  const incoming = lines.find((l) => l.msg === 'incoming request')
+  t.equal(incoming?.req?.remoteAddress, '203.0.113.7', 'logs show the client, not the load balancer')
+})
+
+t.test('server.trustProxy is validated', async (t) => {
+  const { gatewayConfigProblems } = await import('../src/index.js')
+  t.same(gatewayConfigProblems({ server: { trustProxy: 0 }, routes: [{ prefix: '/', upstream: 'http://127.0.0.1:1' }] }),
+    ['server.trustProxy: must be >= 1, got 0'])
+  t.same(gatewayConfigProblems({ server: { trustProxy: [] }, routes: [{ prefix: '/', upstream: 'http://127.0.0.1:1' }] }),
+    ['server.trustProxy: must be true, a list of proxy addresses or CIDRs, or a number of hops, got []'])
 })
