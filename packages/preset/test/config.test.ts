@@ -136,3 +136,10 @@ t.test('a whole placeholder under a number or boolean key becomes a number or bo
   t.equal(out.routes[0].timeout, 'x8080', 'only a whole placeholder is converted')
   t.equal((substituteEnv({ server: { port: '${P}' } }, { P: '80 80' }) as any).server.port, '80 80')
 })
+
+t.test('trustProxy from the environment: a hop count, true/false, or an address list', async (t) => {
+  const doc = (v: string): any => substituteEnv({ server: { trustProxy: '${TP}' } }, { TP: v })
+  t.equal(doc('2').server.trustProxy, 2)
+  t.equal(doc('true').server.trustProxy, true)
+  t.equal(doc('10.0.0.0/8,127.0.0.1').server.trustProxy, '10.0.0.0/8,127.0.0.1')
+})
