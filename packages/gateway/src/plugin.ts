@@ -174,7 +174,9 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
-    if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy))
+    // The forwarder writes the claim headers where the proxy builds the upstream
+    // request (and strips inbound copies there): the hook need not do it too.
+    if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
     const fwd = compileForwarder(policy, forwarded)

@@ -9,7 +9,7 @@ export {
   DEFAULT_REALM, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL, DEFAULT_PHASE,
   type CompiledPolicy, type CompileContext
 } from './policy.js'
-export { createHook, attachHook, type JwtAuthDecorator } from './plugin.js'
+export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
 export { headerValue, readPath } from './claims.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'

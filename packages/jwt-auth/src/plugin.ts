@@ -55,13 +55,26 @@ function claimed (token: string | null): { kid?: string, sub?: string } {
  * Builds the hook for one compiled policy. Callback style: the common path is
  * synchronous, and a promise is only made where a key set must be fetched.
  */
-export function createHook (c: CompiledPolicy): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
-  const strip = c.forwardedHeaders
+export interface HookOptions {
+  /**
+   * Write the policy's forwarded headers into `request.headers` (and remove
+   * inbound copies first). Default true. A proxy that writes them where it
+   * builds the upstream request (the gateway) turns this off: the same work
+   * twice per request otherwise.
+   */
+  requestHeaders?: boolean
+}
+
+const NONE: readonly never[] = []
+
+export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+  const inRequest = opts.requestHeaders !== false
+  const strip = inRequest ? c.forwardedHeaders : NONE
   const claimChecks = c.claimChecks
   const headerChecks = c.headerChecks
-  const claimHeaders = c.claimHeaders
-  const joseHeaders = c.joseHeaders
-  const payloadHeader = c.payloadHeader
+  const claimHeaders = inRequest ? c.claimHeaders : NONE
+  const joseHeaders = inRequest ? c.joseHeaders : NONE
+  const payloadHeader = inRequest ? c.payloadHeader : null
   const requireFn = c.require
   const realmPart = `Bearer realm="${c.realm}"`
   const challenges = new Map<string, string>()
