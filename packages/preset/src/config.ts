@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
+import { jsonPath } from '@fastify-jwt-gateway/jwt-auth'
 import { findJsonSyntaxError } from './json-text.js'
 import {
   FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError
@@ -20,15 +21,10 @@ export interface LoadedConfig {
   config: GatewayConfig
 }
 
-/** `a.b[0].c` from a list of keys and indexes. */
+/** `a.b[0].c` from a list of keys and indexes: jwt-auth's path format, so every message reads the same. */
 export function formatPath (parts: ReadonlyArray<string | number>): string {
-  let out = ''
-  for (const p of parts) {
-    if (typeof p === 'number') out += `[${p}]`
-    else if (/^[A-Za-z_$][\w$]*$/.test(p)) out += out === '' ? p : `.${p}`
-    else out += `[${JSON.stringify(p)}]`
-  }
-  return out === '' ? '(config)' : out
+  if (parts.length === 0) return '(config)'
+  return jsonPath('', parts.map((p) => '/' + String(p).replace(/~/g, '~0').replace(/\//g, '~1')).join(''))
 }
 
 /** Reads and parses the file; a syntax error names its line and column. */
