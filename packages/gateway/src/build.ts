@@ -1,7 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { GatewayConfigError } from './errors.js'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import { FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError } from './errors.js'
+import { normalizeTarget } from './paths.js'
 import { gatewayPlugin } from './plugin.js'
-import { gatewayConfigProblems } from './schema.js'
+import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
 import type { BuildGatewayOptions, GatewayConfig } from './types.js'
 
 function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logger']): Partial<FastifyServerOptions> {
@@ -13,6 +14,16 @@ function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logg
   return { logger: { level, ...logger } }
 }
 
+// The router refuses escapes that do not decode (`%c0%ae`) before any hook: answered as the path guard answers.
+function badUrl (err: Error & { code?: string }, _req: unknown, reply: FastifyReply): void {
+  if (err.code !== 'FST_ERR_BAD_URL') {
+    reply.send(err)
+    return
+  }
+  const a = FJG_ERR_PATH_NOT_CANONICAL
+  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+}
+
 /**
  * A Fastify instance serving the config's routes, ready to listen (not
  * listening). A bad config throws a GatewayConfigError listing every problem
@@ -21,11 +32,22 @@ function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logg
 export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOptions = {}): Promise<FastifyInstance> {
   const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
-  const trustProxy = config.server?.trustProxy
+  const server = config.server ?? {}
+  const trustProxy = server.trustProxy
   const app = Fastify({
     ...opts.fastify,
     ...loggerOptions(config, opts.logger),
-    ...(trustProxy === undefined ? {} : { trustProxy })
+    ...(trustProxy === undefined ? {} : { trustProxy }),
+    // The whole request (headers and body) within this, as nginx's client_header/body timeouts bound it.
+    requestTimeout: server.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT,
+    // Routes are chosen on the case-folded path unless caseSensitive (paths.ts);
+    // the router folds too, so `/API/x` reaches `/api`'s route and policy.
+    routerOptions: { ...opts.fastify?.routerOptions, caseSensitive: server.caseSensitive === true },
+    // normalizePath: the router and the proxy see the normalized target (the
+    // one the policy is chosen on); a target that cannot be normalized is left
+    // as is and refused by the route's path guard.
+    frameworkErrors: opts.fastify?.frameworkErrors ?? badUrl,
+    ...(server.normalizePath === true ? { rewriteUrl: (req: { url?: string }) => normalizeTarget(req.url ?? '') ?? req.url ?? '' } : {})
   } as FastifyServerOptions)
   app.register(gatewayPlugin, { ...config, ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }) })
   try {

@@ -20,6 +20,10 @@ export const FJG_ERR_UPSTREAM_UNAVAILABLE = answer('FJG_ERR_UPSTREAM_UNAVAILABLE
 export const FJG_ERR_UPSTREAM_TIMEOUT = answer('FJG_ERR_UPSTREAM_TIMEOUT', 504, 'Gateway Timeout', 'The upstream server did not answer in time')
 /** The route exists, but not for this method. */
 export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'The method is not allowed on this route')
+/** The request target is not canonical (dot segments, `%2F`, `\\`, `//`, `#`...): refused before routing (paths.ts). */
+export const FJG_ERR_PATH_NOT_CANONICAL = answer('FJG_ERR_PATH_NOT_CANONICAL', 400, 'Bad Request', 'The request path is not canonical')
+/** The client sent no body byte within `server.bodyTimeout` (nginx client_body_timeout). */
+export const FJG_ERR_BODY_TIMEOUT = answer('FJG_ERR_BODY_TIMEOUT', 408, 'Request Timeout', 'The request body was not received in time')
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

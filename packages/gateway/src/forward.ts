@@ -89,7 +89,15 @@ export function dropQueryParam (query: string, name: string): string {
  * compiled policy (null on an open route); `strip` is every header any policy
  * of the gateway forwards: inbound copies are removed on every route.
  */
-export function compileForwarder (policy: CompiledPolicy | null, strip: readonly string[]): Forwarder {
+export function compileForwarder (policy: CompiledPolicy | null, forwarded: readonly string[], opts: { underscoresInHeaders?: boolean } = {}): Forwarder {
+  // CGI/WSGI upstreams read `x_user_id` and `x-user-id` as one HTTP_X_USER_ID
+  // (issue 10.3): the underscore spellings of what we forward are removed
+  // always, every name with `_` unless underscoresInHeaders (nginx drops them
+  // by default: underscores_in_headers off).
+  const keepUnderscores = opts.underscoresInHeaders === true
+  const strip = keepUnderscores
+    ? [...new Set([...forwarded, ...forwarded.map((h) => h.replace(/-/g, '_'))])]
+    : forwarded
   const claimHeaders = policy?.claimHeaders ?? []
   const joseHeaders = policy?.joseHeaders ?? []
   const payloadHeader = policy?.payloadHeader ?? null
@@ -107,6 +115,9 @@ export function compileForwarder (policy: CompiledPolicy | null, strip: readonly
   }
 
   function write (request: FastifyRequest, out: OutgoingHeaders): void {
+    if (!keepUnderscores) {
+      for (const name in out) if (name.indexOf('_') !== -1) delete out[name]
+    }
     for (let i = 0; i < strip.length; i++) {
       const name = strip[i] as string
       if (out[name] !== undefined) delete out[name]

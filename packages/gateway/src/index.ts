@@ -5,11 +5,15 @@ export default gatewayPlugin
 
 export { buildGateway } from './build.js'
 export {
-  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT
+  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT,
+  DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 } from './schema.js'
+/** For a host app's `rewriteUrl` when the gateway is embedded with `server.normalizePath`. */
+export { normalizeTarget, targetProblem } from './paths.js'
 export { DEFAULT_UPSTREAM_CONNECTIONS, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT } from './upstream.js'
 export {
-  GatewayConfigError, FJG_ERR_GATEWAY_CONFIG, FJG_ERR_UPSTREAM_UNAVAILABLE, FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED
+  GatewayConfigError, FJG_ERR_GATEWAY_CONFIG, FJG_ERR_UPSTREAM_UNAVAILABLE, FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED,
+  FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_BODY_TIMEOUT
 } from './errors.js'
 export { wireValue } from './forward.js'
 export type { GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod } from './types.js'

@@ -5,12 +5,15 @@ import type { Pool } from 'undici'
 import {
   compilePolicy, createHook, mergePolicy, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth'
-import { FJG_ERR_METHOD_NOT_ALLOWED, GatewayConfigError } from './errors.js'
-import { compileForwarder } from './forward.js'
 import {
-  DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
+  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
+} from './errors.js'
+import { compileForwarder } from './forward.js'
+import { compilePrefixSelector, targetProblem, type PrefixSelector } from './paths.js'
+import {
+  DEFAULT_BODY_TIMEOUT, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
-import type { GatewayConfig, GatewayPluginOptions, RouteConfig } from './types.js'
+import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
 
 interface CompiledRoute {
@@ -89,10 +92,92 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
   return { routes, forwarded: [...forwarded] }
 }
 
+function send (reply: FastifyReply, a: GatewayAnswer): void {
+  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+}
+
+/**
+ * The first hook of every route (issue 10.1, 10.2): a target that is not
+ * canonical is refused before anything else runs, and the route the router
+ * chose must be the one the gateway's own longest-prefix selection (on the
+ * decoded, case-folded path) gives. They differ when a host app's router is
+ * case-sensitive and `/API/x` fell through to `/`: refused rather than served
+ * under the weaker policy.
+ */
+function pathGuard (selector: PrefixSelector, own: string) {
+  return function canonicalPath (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const target = request.raw.url ?? ''
+    const problem = targetProblem(target)
+    const owner = problem === null ? selector.pick(target) : null
+    if (problem === null && owner === own) return done()
+    // The reason, never the target: it may carry a token in its query.
+    request.log.info({ path: { problem: problem ?? 'a spelling that selects another route', route: own } }, 'request path not canonical')
+    send(reply, FJG_ERR_PATH_NOT_CANONICAL)
+  }
+}
+
+/**
+ * No upstream request before the body starts (issue 10.4): a client that
+ * announces a body and sends nothing would otherwise hold one of the pool's
+ * connections. Waits for the first byte for at most `bodyTimeout` (408, as
+ * nginx client_body_timeout), then keeps watching the socket: a body that
+ * stalls longer than that between two reads closes the connection (and
+ * cancels the upstream request with it). Runs after the route's policy, so
+ * an anonymous client on a protected route never gets this far.
+ */
+function bodyGuard (bodyTimeout: number) {
+  return function awaitBody (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const raw = request.raw
+    const length = raw.headers['content-length']
+    if ((length === undefined || length === '0') && raw.headers['transfer-encoding'] === undefined) return done()
+    if (raw.readableEnded) return done()
+    const socket = (raw as { stream?: unknown }).stream === undefined ? raw.socket : null
+    const watch = (): void => {
+      // bytesRead moves with every body byte; a stalled body does not move it.
+      if (socket === null) return
+      let last = socket.bytesRead
+      const tick = (): void => {
+        if (raw.readableEnded || raw.destroyed || socket.destroyed) return
+        if (socket.bytesRead === last) {
+          request.log.info({ body: { timeout: bodyTimeout } }, 'client body timeout: closing the connection')
+          socket.destroy()
+          return
+        }
+        last = socket.bytesRead
+        setTimeout(tick, bodyTimeout).unref()
+      }
+      setTimeout(tick, bodyTimeout).unref()
+    }
+    if (raw.readableLength > 0) {
+      watch()
+      return done()
+    }
+    const onReadable = (): void => {
+      clearTimeout(timer)
+      raw.removeListener('readable', onReadable)
+      watch()
+      done()
+    }
+    const timer = setTimeout(() => {
+      raw.removeListener('readable', onReadable)
+      request.log.info({ body: { timeout: bodyTimeout } }, 'client body timeout: no body byte')
+      reply.header('connection', 'close')
+      send(reply, FJG_ERR_BODY_TIMEOUT)
+    }, bodyTimeout)
+    raw.on('readable', onReadable)
+  }
+}
+
+// The body is the upstream's to read: no parser in a route context reads it
+// (an anonymous POST to a protected route is answered 401, not 400, 413 or
+// 415 by a parser that ran before the policy).
+function keepBody (_request: FastifyRequest, _payload: unknown, done: (err: Error | null, body?: unknown) => void): void {
+  done(null)
+}
+
 function methodNotAllowed (allow: string) {
   return function (_request: FastifyRequest, reply: FastifyReply): void {
-    const a = FJG_ERR_METHOD_NOT_ALLOWED
-    reply.code(a.statusCode).header('allow', allow).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+    send(reply.header('allow', allow), FJG_ERR_METHOD_NOT_ALLOWED)
   }
 }
 
@@ -146,6 +231,8 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     else for (const m of methodsOf(r.route)) entry.methods.add(m)
   }
 
+  const server: ServerConfig = config.server ?? {}
+  const selector = compilePrefixSelector(routes.map((r) => r.prefix), server.caseSensitive === true)
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
@@ -154,7 +241,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, forwarded, pool, refused, allow), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server }), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -171,15 +258,29 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 }
 
 /** One route: its own encapsulated context, hook and proxy (hooks never leak to another route). */
-function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string) {
+interface RouteContextOptions {
+  forwarded: readonly string[]
+  pool: Pool
+  refused: readonly string[]
+  allow: string
+  selector: PrefixSelector
+  server: ServerConfig
+}
+
+function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server }: RouteContextOptions) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
+    // Before the policy and before routing has any effect: see pathGuard.
+    instance.addHook('onRequest', pathGuard(selector, selector.key(r.prefix)))
+    instance.removeAllContentTypeParsers()
+    instance.addContentTypeParser('*', keepBody)
     // The forwarder writes the claim headers where the proxy builds the upstream
     // request (and strips inbound copies there): the hook need not do it too.
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
+    instance.addHook('preHandler', bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT))
 
-    const fwd = compileForwarder(policy, forwarded)
+    const fwd = compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true })
     const replyOptions: Record<string, unknown> = {
       rewriteRequestHeaders: cancelWithClient(fwd.http),
       onError: upstreamErrorHandler(route.upstream, r.prefix),

@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject } from 'ajv'
 import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
+import { selectionPath, targetProblem } from './paths.js'
 
 // The JSON Schema of the whole gateway config: the one description the preset
 // publishes (schema.json) and that gatewayConfigProblems() checks against.
@@ -12,6 +13,10 @@ import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fas
 export const DEFAULT_HEALTH_PATH = '/__gateway/health'
 /** Milliseconds an upstream may take for its headers, and between body chunks (nginx proxy_read_timeout). */
 export const DEFAULT_UPSTREAM_TIMEOUT = 60_000
+/** Milliseconds before a request's first body byte and between two (nginx client_body_timeout 60s). */
+export const DEFAULT_BODY_TIMEOUT = 60_000
+/** Milliseconds for a whole request to arrive (Node's server.requestTimeout default). */
+export const DEFAULT_REQUEST_TIMEOUT = 300_000
 /** @fastify/http-proxy's default set. */
 export const DEFAULT_METHODS = Object.freeze(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const)
 
@@ -84,6 +89,28 @@ export const gatewayConfigSchema = {
         trustProxy: {
           description: 'Behind a load balancer (nginx set_real_ip_from / real_ip_header): true, the addresses or CIDRs of the proxies to trust ("10.0.0.0/8,127.0.0.1"), or the number of hops; request.ip, the scheme and the host then come from X-Forwarded-*',
           anyOf: [{ type: 'boolean' }, { type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }]
+        },
+        normalizePath: {
+          type: 'boolean',
+          description: 'Normalize non-canonical paths (dot segments, %2e, //, encoded unreserved characters) and route and forward the result (Envoy normalize_path + merge_slashes); default false: answer 400 FJG_ERR_PATH_NOT_CANONICAL'
+        },
+        caseSensitive: {
+          type: 'boolean',
+          description: 'Choose routes on the path as spelled (nginx prefix locations); default false: on the case-folded path, so /API/x gets the policy of /api'
+        },
+        underscoresInHeaders: {
+          type: 'boolean',
+          description: 'Pass incoming header names containing "_" (nginx underscores_in_headers on); default false: dropped. The underscore spellings of forwarded headers are dropped always'
+        },
+        bodyTimeout: {
+          type: 'integer',
+          minimum: 1,
+          description: `Milliseconds a client may take before the first body byte and between two (nginx client_body_timeout); default ${DEFAULT_BODY_TIMEOUT}`
+        },
+        requestTimeout: {
+          type: 'integer',
+          minimum: 1,
+          description: `Milliseconds a client may take to send its whole request (Node requestTimeout); default ${DEFAULT_REQUEST_TIMEOUT}`
         }
       }
     },
@@ -244,10 +271,24 @@ export function gatewayConfigProblems (config: unknown): string[] {
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.
   const owners = new Map<string, number>()
+  const server = isObject(config) && isObject(config.server) ? config.server : undefined
+  const caseSensitive = server?.caseSensitive === true
+  const spellings = new Map<string, string>()
   routes.forEach((route: Record<string, unknown>, i) => {
     if (!isObject(route)) return
-    if (typeof route.prefix === 'string') {
+    if (typeof route.prefix === 'string' && route.prefix.startsWith('/')) {
       const prefix = normalizePrefix(route.prefix)
+      // A prefix is matched against canonical paths only: it must be one itself.
+      const problem = targetProblem(prefix)
+      if (problem !== null) {
+        out.push(`routes[${i}].prefix: must be a canonical path, found ${problem}${got(route.prefix)}`)
+        return
+      }
+      // Routes are chosen case-folded: two spellings of one prefix would be one route with two policies.
+      const folded = selectionPath(prefix, caseSensitive)
+      const other = spellings.get(folded)
+      if (other !== undefined && other !== prefix) out.push(`routes[${i}].prefix: ${JSON.stringify(prefix)} and ${JSON.stringify(other)} are one prefix when routes are chosen case-insensitively (server.caseSensitive is false)`)
+      spellings.set(folded, prefix)
       for (const method of methodsOf(route)) {
         const key = `${method} ${prefix}`
         const first = owners.get(key)

@@ -18,6 +18,20 @@ export interface ServerConfig {
    * the host come from the trusted proxies' X-Forwarded-* headers.
    */
   trustProxy?: boolean | string | number
+  /**
+   * Normalize non-canonical request targets (dot segments, `%2e`, `//`,
+   * encoded unreserved characters) and route and forward the result, instead
+   * of answering 400 FJG_ERR_PATH_NOT_CANONICAL. Default false.
+   */
+  normalizePath?: boolean
+  /** Choose routes on the path as spelled (nginx prefix locations); default false: case-folded. */
+  caseSensitive?: boolean
+  /** Pass incoming header names with `_` on (nginx `underscores_in_headers on`); default false: dropped. */
+  underscoresInHeaders?: boolean
+  /** Milliseconds a client may take before its first body byte and between two (nginx client_body_timeout). Default 60000. */
+  bodyTimeout?: number
+  /** Milliseconds a client may take to send its whole request, headers and body (Node's requestTimeout). Default 300000. */
+  requestTimeout?: number
 }
 
 export interface RouteConfig {

@@ -139,3 +139,68 @@ export async function freePort (): Promise<number> {
 export function collect (lines: Array<Record<string, any>>): BuildGatewayOptions['logger'] {
   return { level: 'info', stream: new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } }) }
 }
+
+/**
+ * One request written byte for byte on a fresh socket (node:http and undici
+ * normalize or refuse odd targets; an attacker's client does neither). The
+ * answer is parsed just enough: status, lower-cased headers, body as JSON
+ * when it is JSON.
+ */
+export async function rawRequest (url: string, target: string, opts: { method?: string, headers?: Record<string, string>, body?: string, timeout?: number } = {}): Promise<Answer> {
+  const { connect } = await import('node:net')
+  const { hostname, port } = new URL(url)
+  const lines = [`${opts.method ?? 'GET'} ${target} HTTP/1.1`, `host: ${hostname}:${port}`, 'connection: close']
+  for (const [k, v] of Object.entries(opts.headers ?? {})) lines.push(`${k}: ${v}`)
+  if (opts.body !== undefined) lines.push(`content-length: ${Buffer.byteLength(opts.body)}`)
+  const socket = connect(Number(port), hostname)
+  // write, not end: a half-closed client is a client that left (its upstream request is cancelled).
+  socket.write(lines.join('\r\n') + '\r\n\r\n' + (opts.body ?? ''))
+  const chunks: Buffer[] = []
+  socket.on('data', (c: Buffer) => {
+    chunks.push(c)
+    // The answer is complete (the gateway may keep the socket open, whatever `connection: close` said).
+    if (answerComplete(Buffer.concat(chunks).toString('latin1'), opts.method === 'HEAD')) socket.destroy()
+  })
+  // A server that keeps the socket open after its answer would hang the test: 5 s, then what came.
+  socket.setTimeout(opts.timeout ?? 5000, () => socket.destroy())
+  await new Promise<void>((resolve, reject) => { socket.on('close', () => resolve()); socket.on('error', reject) })
+  return parseAnswer(Buffer.concat(chunks).toString('latin1'))
+}
+
+function answerComplete (text: string, head: boolean): boolean {
+  const end = text.indexOf('\r\n\r\n')
+  if (end === -1) return false
+  if (head) return true
+  const m = /\r\ncontent-length:\s*(\d+)/i.exec(text.slice(0, end))
+  if (m !== null) return Buffer.byteLength(text.slice(end + 4), 'latin1') >= Number(m[1])
+  if (/\r\ntransfer-encoding:\s*chunked/i.test(text.slice(0, end))) return text.endsWith('0\r\n\r\n')
+  return false
+}
+
+/** Status, headers and body of one HTTP/1.1 answer (chunked bodies joined). */
+export function parseAnswer (text: string): Answer {
+  const end = text.indexOf('\r\n\r\n')
+  const head = (end === -1 ? text : text.slice(0, end)).split('\r\n')
+  let rest = end === -1 ? '' : text.slice(end + 4)
+  const status = Number((head[0] ?? '').split(' ')[1])
+  const headers: Record<string, string> = {}
+  for (const line of head.slice(1)) {
+    const i = line.indexOf(':')
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim()
+  }
+  if (headers['transfer-encoding'] === 'chunked') {
+    let out = ''
+    for (;;) {
+      const nl = rest.indexOf('\r\n')
+      const size = parseInt(rest.slice(0, nl), 16)
+      if (!(size > 0)) break
+      out += rest.slice(nl + 2, nl + 2 + size)
+      rest = rest.slice(nl + 2 + size + 2)
+    }
+    rest = out
+  }
+  const text8 = Buffer.from(rest, 'latin1').toString('utf8')
+  let body: unknown = text8
+  try { body = JSON.parse(text8) } catch {}
+  return { status, headers, body }
+}
