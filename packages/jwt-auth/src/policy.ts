@@ -362,7 +362,8 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     maxTokenSize: policy.maxTokenSize ?? DEFAULT_MAX_TOKEN_SIZE,
     cacheSize,
     cacheTtl,
-    revocation
+    revocation,
+    requireKid: revocation !== null && policy.revocation?.kid !== undefined
   })
 
   return Object.freeze({

@@ -5,7 +5,7 @@ import {
   FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_CRIT,
   FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER, FJG_ERR_TOKEN_KEY_UNKNOWN,
   FJG_ERR_TOKEN_KEYS_UNAVAILABLE, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_REVOKED, FJG_ERR_TOKEN_SIGNATURE,
-  FJG_ERR_TOKEN_TOO_LARGE, type FjgError
+  FJG_ERR_TOKEN_TOO_LARGE, FJG_ERR_TOKEN_KID_REQUIRED, type FjgError
 } from './errors.js'
 import type { KeyStore } from './key-store.js'
 import type { KeyEntry } from './keys.js'
@@ -26,6 +26,12 @@ export interface VerifierOptions {
   /** Milliseconds. */
   cacheTtl: number
   revocation: Revocation | null
+  /**
+   * A kid revocation list is set: a token without `kid` is refused before any
+   * key is tried (as the nginx module requires a kid then), so a revoked key
+   * cannot be reached by leaving the kid out (issue 10, point 5).
+   */
+  requireKid?: boolean
 }
 
 interface CacheEntry {
@@ -144,6 +150,7 @@ export function translateError (err: unknown): FjgError {
 }
 
 const PAYLOAD_NOT_OBJECT = 'the payload is not a JSON object'
+const NO_CLAIMS: Record<string, JsonValue> = Object.freeze({}) as Record<string, JsonValue>
 const malformed: (why: string) => FjgError = (why) => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError
 
 type Decoded = { header: Record<string, JsonValue>, payload: Record<string, JsonValue> }
@@ -155,6 +162,7 @@ type RawVerify = (token: string) => { header: unknown, payload: unknown }
  */
 export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache: TokenCache<CacheEntry> | null } {
   const { keyStore, algorithms, issuer, audience, validateExp, maxTokenSize, revocation } = opts
+  const requireKid = opts.requireKid === true
   const leeway = opts.leeway
   const cacheTtl = opts.cacheTtl
   const cache = opts.cacheSize > 0 ? new TokenCache<CacheEntry>(opts.cacheSize) : null
@@ -183,7 +191,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   }
 
   /** The claims fast-jwt does not check for us, and revocation; throws on failure. */
-  function checkClaims (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, nowSec: number): void {
+  function checkClaims (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, nowSec: number, key: KeyEntry | null): void {
     const exp = payload.exp
     const nbf = payload.nbf
     if (exp !== undefined && typeof exp !== 'number') throw new FJG_ERR_TOKEN_CLAIM_TYPE('exp')
@@ -207,7 +215,18 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!ok) throw new FJG_ERR_TOKEN_AUDIENCE()
     }
-    if (revocation !== null && revocation.revoked(header, payload)) throw new FJG_ERR_TOKEN_REVOKED()
+    if (revokedBy(header, payload, key)) throw new FJG_ERR_TOKEN_REVOKED()
+  }
+
+  /**
+   * Revocation by what the token says and by the key that verified it: a
+   * revoked kid refuses every token its key verifies, whatever the header
+   * names (issue 10, point 5: a kid-less token was tried against every key).
+   */
+  function revokedBy (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, key: KeyEntry | null): boolean {
+    if (revocation === null) return false
+    if (revocation.revoked(header, payload)) return true
+    return key !== null && key.kid !== null && key.kid !== header.kid && revocation.revoked({ kid: key.kid }, NO_CLAIMS)
   }
 
   function remember (token: string, decoded: Decoded, key: KeyEntry | null, nowMs: number): VerifiedJwt {
@@ -241,7 +260,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
       const d = decoded as Decoded
-      checkClaims(d.header, d.payload, nowMs / 1000)
+      checkClaims(d.header, d.payload, nowMs / 1000, entry)
       return remember(token, d, entry, nowMs)
     }
     throw new FJG_ERR_TOKEN_SIGNATURE(lastError === null ? undefined : { cause: lastError })
@@ -283,7 +302,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
             }
             if (!isObject(payload)) throw malformed('the payload is not a JSON object')
             const nowMs = Date.now()
-            checkClaims(header, payload, nowMs / 1000)
+            checkClaims(header, payload, nowMs / 1000, entry)
             resolve(remember(token, { header, payload }, entry, nowMs))
           } catch (e) {
             reject(e)
@@ -309,7 +328,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       if (hit !== undefined) {
         if (nowMs < hit.until && (hit.key === null || hit.key.active)) {
           // Revocation lists change while running: checked on every hit.
-          if (revocation !== null && revocation.revoked(hit.jwt.header, hit.jwt.payload)) throw new FJG_ERR_TOKEN_REVOKED()
+          if (revokedBy(hit.jwt.header, hit.jwt.payload, hit.key)) throw new FJG_ERR_TOKEN_REVOKED()
           return hit.jwt
         }
         cache.delete(token)
@@ -348,6 +367,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     if (header.crit !== undefined) throw new FJG_ERR_TOKEN_CRIT()
     const kid = header.kid
     if (kid !== undefined && typeof kid !== 'string') throw malformed('"kid" is not a string')
+    if (requireKid && kid === undefined) throw new FJG_ERR_TOKEN_KID_REQUIRED()
 
     if (keyStore === null) {
       // validateSig: false — decode only (a start-up warning says so).
@@ -359,7 +379,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
       const d = decoded as Decoded
-      checkClaims(d.header, d.payload, nowMs / 1000)
+      checkClaims(d.header, d.payload, nowMs / 1000, null)
       return remember(token, d, null, nowMs)
     }
 
