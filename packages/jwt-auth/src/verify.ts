@@ -150,6 +150,18 @@ export function translateError (err: unknown): FjgError {
 }
 
 const PAYLOAD_NOT_OBJECT = 'the payload is not a JSON object'
+
+/** The payload's `iss` before the signature is checked (it only narrows the keys); null when absent or not a string. */
+function issOf (token: string, dot1: number, dot2: number): string | null {
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
+  } catch {
+    throw new FJG_ERR_TOKEN_MALFORMED(PAYLOAD_NOT_OBJECT)
+  }
+  if (!isObject(payload)) throw new FJG_ERR_TOKEN_MALFORMED(PAYLOAD_NOT_OBJECT)
+  return typeof payload.iss === 'string' ? payload.iss : null
+}
 const NO_CLAIMS: Record<string, JsonValue> = Object.freeze({}) as Record<string, JsonValue>
 const malformed: (why: string) => FjgError = (why) => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError
 
@@ -395,7 +407,12 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     }
 
     const kidOrNull = (kid as string | undefined) ?? null
-    const candidates = keyStore.find(kidOrNull, alg as Algorithm)
+    // Keys bound to issuers: the token's (unverified) `iss` picks the keys that
+    // may verify it, before the kid does; the signature then proves it. Read
+    // only when some key is bound, so unbound policies parse the payload once.
+    const iss = keyStore.boundIssuers.size === 0 ? null : issOf(token, dot1, dot2)
+    if (!keyStore.issuerKnown(iss)) throw new FJG_ERR_TOKEN_ISSUER()
+    const candidates = keyStore.find(kidOrNull, alg as Algorithm, iss)
     if (candidates.length > 0) {
       if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header, alg as Algorithm, candidates, dot1, dot2)
       return verifyWith(token, candidates, nowMs)
@@ -406,7 +423,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     const pending = keyStore.refreshForKid(kidOrNull)
     if (pending === null) throw noKey()
     return pending.then(() => {
-      const again = keyStore.find(kidOrNull, alg as Algorithm)
+      const again = keyStore.find(kidOrNull, alg as Algorithm, iss)
       if (again.length === 0) throw noKey()
       if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header as Record<string, JsonValue>, alg as Algorithm, again, dot1, dot2)
       return verifyWith(token, again, Date.now())
