@@ -30,6 +30,8 @@ export interface KeySourceStatus {
  */
 export interface RemoteKeySource {
   readonly name: string
+  /** The issuer its keys are bound to (a discovery source's own issuer, or the `issuer` option); null: unbound. */
+  readonly issuer: string | null
   /** Current keys; empty before the first load or past `maxStale`. */
   keys (): readonly KeyEntry[]
   /** False when nothing usable is loaded (never loaded, or stale past `maxStale`). */
@@ -46,62 +48,95 @@ export interface RemoteKeySource {
 
 const NO_KEYS: readonly KeyEntry[] = []
 
+/** The keys of one issuer (or the unbound ones), by kid. */
+interface KeyIndex {
+  byKid: Map<string, KeyEntry[]>
+  /** Keys without a kid: the fallback of every kid. */
+  fallback: KeyEntry[]
+  all: KeyEntry[]
+}
+
+const newIndex = (): KeyIndex => ({ byKid: new Map(), fallback: [], all: [] })
+
 /**
  * All keys of a policy: local ones (files, inline JWKs, the secret) and remote
- * sources. Lookups go through an index by kid, rebuilt when a source changes,
- * so the hot path is one Map get.
+ * sources. Lookups go through an index by issuer then kid, rebuilt when a
+ * source changes, so the hot path is one or two Map gets.
+ *
+ * Issuer binding (issue 10, point 6): a key bound to an issuer verifies only
+ * tokens whose `iss` is exactly that issuer, and a token whose `iss` has bound
+ * keys is verified by those alone, never by an unbound key: whoever holds
+ * issuer B's key (or an unbound key) cannot mint issuer A's subjects. Tokens of
+ * any other `iss` go to the unbound keys, as before binding existed.
  */
 export class KeyStore {
   readonly local: readonly KeyEntry[]
   readonly remote: readonly RemoteKeySource[]
-  private byKid = new Map<string, KeyEntry[]>()
-  private fallback: KeyEntry[] = []
-  private all: KeyEntry[] = []
+  /** Every issuer some key or source is bound to; fixed at construction. */
+  readonly boundIssuers: ReadonlySet<string>
+  /** Some key or source is unbound: a token of another issuer has candidates. */
+  readonly hasUnbound: boolean
+  private unbound: KeyIndex = newIndex()
+  private byIssuer = new Map<string, KeyIndex>()
 
   constructor (local: readonly KeyEntry[], remote: readonly RemoteKeySource[]) {
     this.local = local
     this.remote = remote
+    const bound = new Set<string>()
+    let hasUnbound = false
+    for (const e of local) {
+      if (e.issuer === null) hasUnbound = true
+      else bound.add(e.issuer)
+    }
+    for (const r of remote) {
+      if (r.issuer === null) hasUnbound = true
+      else bound.add(r.issuer)
+    }
+    this.boundIssuers = bound
+    this.hasUnbound = hasUnbound
     for (const source of remote) source.onChange(() => this.reindex())
     this.reindex()
   }
 
   private reindex (): void {
-    const byKid = new Map<string, KeyEntry[]>()
-    const fallback: KeyEntry[] = []
+    const unbound = newIndex()
+    const byIssuer = new Map<string, KeyIndex>()
+    for (const iss of this.boundIssuers) byIssuer.set(iss, newIndex())
     const all: KeyEntry[] = [...this.local]
     for (const source of this.remote) all.push(...source.keys())
     for (const entry of all) {
+      const index = entry.issuer === null ? unbound : (byIssuer.get(entry.issuer) as KeyIndex)
+      index.all.push(entry)
       if (entry.kid === null) {
-        fallback.push(entry)
+        index.fallback.push(entry)
       } else {
-        let list = byKid.get(entry.kid)
-        if (list === undefined) byKid.set(entry.kid, (list = []))
+        let list = index.byKid.get(entry.kid)
+        if (list === undefined) index.byKid.set(entry.kid, (list = []))
         list.push(entry)
       }
     }
     // Swap at once: a lookup sees either the old or the new set, never half.
-    this.byKid = byKid
-    this.fallback = fallback
-    this.all = all
+    this.unbound = unbound
+    this.byIssuer = byIssuer
   }
 
   /**
-   * Keys that may verify a token with this kid and alg. A kid selects the keys
-   * with that kid; keys without a kid are the fallback (DESIGN.md). Without a
-   * kid, every key of the algorithm is a candidate.
+   * True when a token with this `iss` has keys that may verify it: its issuer
+   * has bound keys, or some key is unbound. False is an issuer no key is for.
    */
-  find (kid: string | null, alg: Algorithm): readonly KeyEntry[] {
-    const pool = kid === null ? this.all : (this.byKid.get(kid) ?? this.fallback)
-    let out: KeyEntry[] | null = null
-    for (let i = 0; i < pool.length; i++) {
-      const entry = pool[i] as KeyEntry
-      if (entry.algorithms.includes(alg)) (out ??= []).push(entry)
-    }
-    if (out === null && kid !== null && pool !== this.fallback) {
-      // The kid is known but none of its keys fits the alg: fall back to kid-less keys.
-      return this.find(null, alg).filter((e) => e.kid === null)
-    }
-    return out ?? NO_KEYS
+  issuerKnown (iss: string | null): boolean {
+    return this.hasUnbound || (iss !== null && this.boundIssuers.has(iss))
+  }
+
+  /**
+   * Keys that may verify a token with this kid, alg and iss. The iss selects
+   * its bound keys (or the unbound ones), then a kid selects the keys with that
+   * kid; keys without a kid are the fallback (DESIGN.md). Without a kid, every
+   * key of the algorithm is a candidate.
+   */
+  find (kid: string | null, alg: Algorithm, iss: string | null = null): readonly KeyEntry[] {
+    const index = iss !== null && this.boundIssuers.has(iss) ? this.byIssuer.get(iss) as KeyIndex : this.unbound
+    return lookup(index, kid, alg)
   }
 
   /** True when some remote source has nothing usable: a miss may be an outage, not a bad token. */
@@ -142,4 +177,18 @@ export class KeyStore {
     }
     return [...local, ...this.remote.map((s) => s.status())]
   }
+}
+
+function lookup (index: KeyIndex, kid: string | null, alg: Algorithm): readonly KeyEntry[] {
+  const pool = kid === null ? index.all : (index.byKid.get(kid) ?? index.fallback)
+  let out: KeyEntry[] | null = null
+  for (let i = 0; i < pool.length; i++) {
+    const entry = pool[i] as KeyEntry
+    if (entry.algorithms.includes(alg)) (out ??= []).push(entry)
+  }
+  if (out === null && kid !== null && pool !== index.fallback) {
+    // The kid is known but none of its keys fits the alg: fall back to kid-less keys.
+    return lookup(index, null, alg).filter((e) => e.kid === null)
+  }
+  return out ?? NO_KEYS
 }

@@ -29,6 +29,11 @@ export interface KeyEntry {
   source: string
   /** Set to false when the key leaves its set (a rotation): cached tokens it signed stop being accepted. */
   active: boolean
+  /**
+   * The issuer this key is bound to: it verifies only tokens whose `iss` is
+   * exactly this (issue 10, point 6). Null: unbound, any `iss`.
+   */
+  issuer: string | null
 }
 
 export class KeyError extends Error {}
@@ -82,14 +87,15 @@ function publicEntry (key: KeyObject, kid: string | null, alg: unknown, source: 
     algorithms: algorithmsOf(kty, key, alg),
     material: key.export({ type: 'spki', format: 'pem' }) as string,
     source,
-    active: true
+    active: true,
+    issuer: null
   }
 }
 
 export function secretEntry (secret: Buffer, kid: string | null, alg: unknown, source: string): KeyEntry {
   // An empty HMAC key verifies tokens anyone can forge (fast-jwt GHSA, 2025).
   if (secret.length === 0) throw new KeyError('an HMAC secret must not be empty')
-  return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, source, active: true }
+  return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, source, active: true, issuer: null }
 }
 
 // RFC 4648 §5 alphabet, no padding: a JWK's "k" must be canonical too.

@@ -229,29 +229,42 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     const s = policy.secret
     try {
       const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s.base64, 'base64')
-      local.push(secretEntry(bytes, null, undefined, 'secret'))
+      const entry = secretEntry(bytes, null, undefined, 'secret')
+      if (typeof s !== 'string' && s.issuer !== undefined) entry.issuer = s.issuer
+      local.push(entry)
     } catch (err) {
       problems.push(`${at('secret')}: ${(err as Error).message}`)
     }
   }
   for (const [i, source] of (policy.keys ?? []).entries()) {
     const here = `${at('keys')}[${i}]`
-    const kinds = (['file', 'jwk', 'jwks', 'keyval', 'issuer'] as const).filter((k) => k in source)
+    // `{ issuer }` alone is OpenID discovery; beside another kind, `issuer`
+    // binds that source's keys to the issuer (issue 10, point 6).
+    const given = (['file', 'jwk', 'jwks', 'keyval'] as const).filter((k) => k in source)
+    const bindTo = given.length > 0 ? ((source as { issuer?: string }).issuer ?? null) : null
+    const kinds = given.length > 0 ? given : (['issuer'] as const).filter((k) => k in source)
     if (kinds.length !== 1) {
       problems.push(`${here}: needs exactly one of "file", "jwk", "jwks", "keyval", "issuer"${kinds.length > 1 ? `, got ${kinds.join(' and ')}` : ''}`)
       continue
     }
-    const kind = kinds[0] as typeof kinds[number]
+    const kind = kinds[0] as 'file' | 'jwk' | 'jwks' | 'keyval' | 'issuer'
+    const bind = (entries: KeyEntry[]): KeyEntry[] => {
+      for (const e of entries) e.issuer = bindTo
+      return entries
+    }
     try {
       if (kind === 'file') {
-        local.push(...fileEntries(resolveFile((source as { file: string }).file, ctx.baseDir)))
+        local.push(...bind(fileEntries(resolveFile((source as { file: string }).file, ctx.baseDir))))
       } else if (kind === 'jwk') {
         const entry = jwkEntry((source as { jwk: unknown }).jwk, `${here}.jwk`)
         if (entry === null) throw new KeyError('the JWK is not a signature key (use/key_ops)')
-        local.push(entry)
+        local.push(...bind([entry]))
       } else {
-        const s = source as { cacheTtl?: number, timeout?: number, cooldown?: number, maxStale?: number } & Record<string, string>
-        remoteSpecs.push({ spec: { kind, url: s[kind] as string, cacheTtl: s.cacheTtl, timeout: s.timeout, cooldown: s.cooldown, maxStale: s.maxStale }, where: `${here}.${kind}` })
+        const s = source as unknown as { cacheTtl?: number, timeout?: number, cooldown?: number, maxStale?: number } & Record<string, string>
+        remoteSpecs.push({
+          spec: { kind, url: s[kind] as string, cacheTtl: s.cacheTtl, timeout: s.timeout, cooldown: s.cooldown, maxStale: s.maxStale, ...(bindTo === null ? {} : { issuer: bindTo }) },
+          where: `${here}.${kind}`
+        })
       }
     } catch (err) {
       problems.push(`${here}${kind === 'jwk' ? '.jwk' : `.${kind}`}: ${(err as Error).message}`)
@@ -362,7 +375,8 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     maxTokenSize: policy.maxTokenSize ?? DEFAULT_MAX_TOKEN_SIZE,
     cacheSize,
     cacheTtl,
-    revocation
+    revocation,
+    requireKid: revocation !== null && policy.revocation?.kid !== undefined
   })
 
   return Object.freeze({

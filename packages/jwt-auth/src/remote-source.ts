@@ -28,6 +28,8 @@ import { describeFetchError, FetchError, fetchJson } from './remote-fetch.js'
 export interface RemoteSpec {
   kind: 'jwks' | 'keyval' | 'issuer'
   url: string
+  /** jwks/keyval: the issuer the keys are bound to (a discovery source is bound to its own issuer). */
+  issuer?: string
   /** Seconds. */
   cacheTtl?: number
   /** Milliseconds. */
@@ -113,6 +115,7 @@ export class RemoteSource implements RemoteKeySource {
   readonly name: string
   readonly kind: RemoteSpec['kind']
   readonly url: string
+  readonly issuer: string | null
   /** Milliseconds, all of them. */
   readonly cacheTtl: number
   readonly timeout: number
@@ -147,6 +150,8 @@ export class RemoteSource implements RemoteKeySource {
     const parsed = new URL(spec.url)
     this.kind = spec.kind
     this.url = spec.url
+    // Discovery: the keys are the issuer's own (its document names exactly this issuer).
+    this.issuer = spec.kind === 'issuer' ? spec.url : (spec.issuer ?? null)
     this.name = `${spec.kind} ${redactUrl(parsed)}`
     this.cacheTtl = (spec.cacheTtl ?? DEFAULT_JWKS_CACHE_TTL) * 1000
     this.timeout = spec.timeout ?? DEFAULT_JWKS_TIMEOUT
@@ -273,6 +278,7 @@ export class RemoteSource implements RemoteKeySource {
         // answer than a provider revoking everything. Keep the last good set.
         throw new KeyError(`no usable signature key in the document${skipped.length > 0 ? ` (${skipped.join('; ')})` : ''}`)
       }
+      for (const e of entries) e.issuer = this.issuer
       return { entries, ttl: this.ttlFor(fetched.maxAge), skipped }
     } catch (err) {
       if (timedOut) throw new FetchError(`timed out after ${this.timeout} ms`)

@@ -51,7 +51,7 @@ const headerMap = {
 
 const keySource = {
   type: 'object',
-  description: 'Exactly one of file, jwk, jwks, keyval, issuer',
+  description: 'Exactly one of file, jwk, jwks, keyval, issuer (issuer beside another binds it)',
   additionalProperties: false,
   minProperties: 1,
   properties: {
@@ -59,7 +59,7 @@ const keySource = {
     jwk: { type: 'object', description: 'An inline JWK' },
     jwks: { type: 'string', pattern: '^https?://', description: 'JWKS endpoint URL (auth_jwt_key_request)' },
     keyval: { type: 'string', pattern: '^https?://', description: 'URL of a JSON object kid → key' },
-    issuer: { type: 'string', pattern: '^https?://', description: 'OpenID issuer: discovery → jwks_uri' },
+    issuer: { type: 'string', minLength: 1, description: 'Alone: OpenID issuer URL, discovery → jwks_uri. Beside file/jwk/jwks/keyval: binds those keys to this `iss`' },
     cacheTtl: { type: 'number', exclusiveMinimum: 0, description: 'Seconds a fetched set is kept (default 600)' },
     timeout: { type: 'number', exclusiveMinimum: 0, description: 'Milliseconds a fetch may take (default 5000)' },
     cooldown: { type: 'number', minimum: 0, description: 'Seconds between refetches on an unknown kid (default 30)' },
@@ -86,7 +86,10 @@ export const policySchema = {
       minLength: 1,
       additionalProperties: false,
       required: ['base64'],
-      properties: { base64: { type: 'string', minLength: 1 } }
+      properties: {
+        base64: { type: 'string', minLength: 1 },
+        issuer: { type: 'string', minLength: 1, description: 'Binds the secret to this `iss`' }
+      }
     },
     keys: { type: 'array', items: keySource, description: 'Key sources, all combined' },
     algorithms: { type: 'array', minItems: 1, items: { enum: ALGORITHMS }, description: 'Allowed algorithms; default: derived from the keys' },

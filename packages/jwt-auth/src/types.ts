@@ -23,11 +23,16 @@ export interface Requirement {
 }
 
 export type KeySource =
-  | { file: string }
-  | { jwk: Record<string, unknown> }
-  | ({ jwks: string } & RemoteKeyOptions)
-  | ({ keyval: string } & RemoteKeyOptions)
+  | ({ file: string } & IssuerBinding)
+  | ({ jwk: Record<string, unknown> } & IssuerBinding)
+  | ({ jwks: string } & RemoteKeyOptions & IssuerBinding)
+  | ({ keyval: string } & RemoteKeyOptions & IssuerBinding)
   | ({ issuer: string } & RemoteKeyOptions)
+
+/** The keys verify only tokens whose `iss` is exactly this (issue 10, point 6). */
+export interface IssuerBinding {
+  issuer?: string
+}
 
 /** Timing of a remote key source (docs/live-sources.md). */
 export interface RemoteKeyOptions {
@@ -58,7 +63,7 @@ export interface CacheOptions {
 export interface JwtPolicy {
   realm?: string
   token?: string | string[]
-  secret?: string | { base64: string }
+  secret?: string | { base64: string, issuer?: string }
   keys?: KeySource[]
   algorithms?: Algorithm[]
   issuer?: string | string[]

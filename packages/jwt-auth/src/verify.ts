@@ -5,7 +5,7 @@ import {
   FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_CRIT,
   FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER, FJG_ERR_TOKEN_KEY_UNKNOWN,
   FJG_ERR_TOKEN_KEYS_UNAVAILABLE, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_REVOKED, FJG_ERR_TOKEN_SIGNATURE,
-  FJG_ERR_TOKEN_TOO_LARGE, type FjgError
+  FJG_ERR_TOKEN_TOO_LARGE, FJG_ERR_TOKEN_KID_REQUIRED, type FjgError
 } from './errors.js'
 import type { KeyStore } from './key-store.js'
 import type { KeyEntry } from './keys.js'
@@ -26,6 +26,12 @@ export interface VerifierOptions {
   /** Milliseconds. */
   cacheTtl: number
   revocation: Revocation | null
+  /**
+   * A kid revocation list is set: a token without `kid` is refused before any
+   * key is tried (as the nginx module requires a kid then), so a revoked key
+   * cannot be reached by leaving the kid out (issue 10, point 5).
+   */
+  requireKid?: boolean
 }
 
 interface CacheEntry {
@@ -144,6 +150,19 @@ export function translateError (err: unknown): FjgError {
 }
 
 const PAYLOAD_NOT_OBJECT = 'the payload is not a JSON object'
+
+/** The payload's `iss` before the signature is checked (it only narrows the keys); null when absent or not a string. */
+function issOf (token: string, dot1: number, dot2: number): string | null {
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
+  } catch {
+    throw new FJG_ERR_TOKEN_MALFORMED(PAYLOAD_NOT_OBJECT)
+  }
+  if (!isObject(payload)) throw new FJG_ERR_TOKEN_MALFORMED(PAYLOAD_NOT_OBJECT)
+  return typeof payload.iss === 'string' ? payload.iss : null
+}
+const NO_CLAIMS: Record<string, JsonValue> = Object.freeze({}) as Record<string, JsonValue>
 const malformed: (why: string) => FjgError = (why) => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError
 
 type Decoded = { header: Record<string, JsonValue>, payload: Record<string, JsonValue> }
@@ -155,6 +174,7 @@ type RawVerify = (token: string) => { header: unknown, payload: unknown }
  */
 export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache: TokenCache<CacheEntry> | null } {
   const { keyStore, algorithms, issuer, audience, validateExp, maxTokenSize, revocation } = opts
+  const requireKid = opts.requireKid === true
   const leeway = opts.leeway
   const cacheTtl = opts.cacheTtl
   const cache = opts.cacheSize > 0 ? new TokenCache<CacheEntry>(opts.cacheSize) : null
@@ -183,7 +203,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   }
 
   /** The claims fast-jwt does not check for us, and revocation; throws on failure. */
-  function checkClaims (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, nowSec: number): void {
+  function checkClaims (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, nowSec: number, key: KeyEntry | null): void {
     const exp = payload.exp
     const nbf = payload.nbf
     if (exp !== undefined && typeof exp !== 'number') throw new FJG_ERR_TOKEN_CLAIM_TYPE('exp')
@@ -207,7 +227,18 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!ok) throw new FJG_ERR_TOKEN_AUDIENCE()
     }
-    if (revocation !== null && revocation.revoked(header, payload)) throw new FJG_ERR_TOKEN_REVOKED()
+    if (revokedBy(header, payload, key)) throw new FJG_ERR_TOKEN_REVOKED()
+  }
+
+  /**
+   * Revocation by what the token says and by the key that verified it: a
+   * revoked kid refuses every token its key verifies, whatever the header
+   * names (issue 10, point 5: a kid-less token was tried against every key).
+   */
+  function revokedBy (header: Record<string, JsonValue>, payload: Record<string, JsonValue>, key: KeyEntry | null): boolean {
+    if (revocation === null) return false
+    if (revocation.revoked(header, payload)) return true
+    return key !== null && key.kid !== null && key.kid !== header.kid && revocation.revoked({ kid: key.kid }, NO_CLAIMS)
   }
 
   function remember (token: string, decoded: Decoded, key: KeyEntry | null, nowMs: number): VerifiedJwt {
@@ -241,7 +272,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
       const d = decoded as Decoded
-      checkClaims(d.header, d.payload, nowMs / 1000)
+      checkClaims(d.header, d.payload, nowMs / 1000, entry)
       return remember(token, d, entry, nowMs)
     }
     throw new FJG_ERR_TOKEN_SIGNATURE(lastError === null ? undefined : { cause: lastError })
@@ -283,7 +314,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
             }
             if (!isObject(payload)) throw malformed('the payload is not a JSON object')
             const nowMs = Date.now()
-            checkClaims(header, payload, nowMs / 1000)
+            checkClaims(header, payload, nowMs / 1000, entry)
             resolve(remember(token, { header, payload }, entry, nowMs))
           } catch (e) {
             reject(e)
@@ -309,7 +340,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       if (hit !== undefined) {
         if (nowMs < hit.until && (hit.key === null || hit.key.active)) {
           // Revocation lists change while running: checked on every hit.
-          if (revocation !== null && revocation.revoked(hit.jwt.header, hit.jwt.payload)) throw new FJG_ERR_TOKEN_REVOKED()
+          if (revokedBy(hit.jwt.header, hit.jwt.payload, hit.key)) throw new FJG_ERR_TOKEN_REVOKED()
           return hit.jwt
         }
         cache.delete(token)
@@ -348,6 +379,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     if (header.crit !== undefined) throw new FJG_ERR_TOKEN_CRIT()
     const kid = header.kid
     if (kid !== undefined && typeof kid !== 'string') throw malformed('"kid" is not a string')
+    if (requireKid && kid === undefined) throw new FJG_ERR_TOKEN_KID_REQUIRED()
 
     if (keyStore === null) {
       // validateSig: false — decode only (a start-up warning says so).
@@ -359,7 +391,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       }
       if (!isObject(decoded.payload)) throw malformed('the payload is not a JSON object')
       const d = decoded as Decoded
-      checkClaims(d.header, d.payload, nowMs / 1000)
+      checkClaims(d.header, d.payload, nowMs / 1000, null)
       return remember(token, d, null, nowMs)
     }
 
@@ -375,7 +407,12 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     }
 
     const kidOrNull = (kid as string | undefined) ?? null
-    const candidates = keyStore.find(kidOrNull, alg as Algorithm)
+    // Keys bound to issuers: the token's (unverified) `iss` picks the keys that
+    // may verify it, before the kid does; the signature then proves it. Read
+    // only when some key is bound, so unbound policies parse the payload once.
+    const iss = keyStore.boundIssuers.size === 0 ? null : issOf(token, dot1, dot2)
+    if (!keyStore.issuerKnown(iss)) throw new FJG_ERR_TOKEN_ISSUER()
+    const candidates = keyStore.find(kidOrNull, alg as Algorithm, iss)
     if (candidates.length > 0) {
       if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header, alg as Algorithm, candidates, dot1, dot2)
       return verifyWith(token, candidates, nowMs)
@@ -386,7 +423,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     const pending = keyStore.refreshForKid(kidOrNull)
     if (pending === null) throw noKey()
     return pending.then(() => {
-      const again = keyStore.find(kidOrNull, alg as Algorithm)
+      const again = keyStore.find(kidOrNull, alg as Algorithm, iss)
       if (again.length === 0) throw noKey()
       if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header as Record<string, JsonValue>, alg as Algorithm, again, dot1, dot2)
       return verifyWith(token, again, Date.now())

@@ -1,4 +1,5 @@
 // { issuer: url }: OpenID Connect discovery against a real server on loopback.
+// Discovery keys are bound to their issuer (issue 10, point 6): every token here carries `iss`.
 // The configured issuer is the only URL ever fetched from; its discovery
 // document must name exactly that issuer; a token's `iss` never picks a URL.
 import t from 'tap'
@@ -99,7 +100,7 @@ t.test('broken discovery documents are errors, not crashes', async (t) => {
       srv.route(WELL_KNOWN).json = JSON.parse(JSON.stringify(doc).replace(/ISSUER/g, srv.origin))
       const { app, status } = await loggedApp(t, { keys: [{ issuer: srv.origin }] }, issued)
       t.match(status()[0]?.lastError, error)
-      t.equal(await code(app, token(keys.rsa, {})), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE')
+      t.equal(await code(app, token(keys.rsa, { iss: srv.origin })), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE')
     })
   }
 })
@@ -114,8 +115,10 @@ t.test("a token's iss never becomes a URL to fetch", async (t) => {
   evil.route('/certs').json = { keys: [keys.rsa2.jwk] }
   const { app } = await loggedApp(t, { keys: [{ issuer: idp.origin, cooldown: 0 }] }, issued)
   const forged = token(keys.rsa2, { iss: evil.origin })
-  t.equal(await code(app, forged), 'FJG_ERR_TOKEN_KEY_UNKNOWN', 'the attacker key is unknown')
-  t.equal(await code(app, token(keys.rsa2, { iss: `${evil.origin}/` }, 'rsa-1')), 'FJG_ERR_TOKEN_SIGNATURE', 'a kid of ours does not help')
+  // No key is bound to the attacker's issuer: refused before any key is tried (issue 10, point 6).
+  t.equal(await code(app, forged), 'FJG_ERR_TOKEN_ISSUER', 'no key for the attacker issuer')
+  t.equal(await code(app, token(keys.rsa2, { iss: `${evil.origin}/` }, 'rsa-1')), 'FJG_ERR_TOKEN_ISSUER', 'a kid of ours does not help')
+  t.equal(await code(app, token(keys.rsa2, { iss: idp.origin }, 'rsa-1')), 'FJG_ERR_TOKEN_SIGNATURE', 'our issuer and kid, the attacker key')
   t.equal(evil.total, 0, 'the server named by the token got no request')
   t.ok(idp.route('/certs').hits >= 1)
 })
@@ -131,9 +134,9 @@ t.test('discovery and keys share one timeout', async (t) => {
   const ms = Date.now() - start
   t.ok(ms < 700, `ready in ${ms} ms`)
   t.equal(status()[0]?.lastError, 'timed out after 250 ms', '150 + 150 ms is over a 250 ms budget')
-  t.equal(await code(app, token(keys.rsa, {})), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE')
+  t.equal(await code(app, token(keys.rsa, { iss: srv.origin })), 'FJG_ERR_TOKEN_KEYS_UNAVAILABLE')
   srv.route('/certs').delay = 0
   srv.route(WELL_KNOWN).delay = 0
   await until(() => status()[0]?.usable === true, 3000, 10)
-  t.equal(await code(app, token(keys.rsa, {})), 200, 'recovered by the retry')
+  t.equal(await code(app, token(keys.rsa, { iss: srv.origin })), 200, 'recovered by the retry')
 })

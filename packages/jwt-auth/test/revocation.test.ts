@@ -76,7 +76,9 @@ t.test('object form (the nginx module format), by kid and by jti; replaced by re
   t.equal(await code(app, token({ sub: 'a' }, 'old-key')), 'FJG_ERR_TOKEN_REVOKED', 'kid revoked')
   const current = token({ sub: 'a' }, 'current-key')
   t.equal(await code(app, current), 200)
-  const j1 = token({ sub: 'b', jti: 'j-1' })
+  // With a kid list set, every token needs a kid (issue 10, point 5).
+  t.equal(await code(app, token({ sub: 'b', jti: 'j-1' })), 'FJG_ERR_TOKEN_KID_REQUIRED', 'a kid list requires a kid')
+  const j1 = token({ sub: 'b', jti: 'j-1' }, 'another-key')
   t.equal(await code(app, j1), 200)
 
   // Deploy tools and editors write a temp file and rename it over the old one.
