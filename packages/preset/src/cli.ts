@@ -19,7 +19,9 @@ function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, 
   // `pnpm start -- --config x` may hand the separator through: it means nothing here.
   if (args[0] === '--') args = args.slice(1)
   try {
-    return parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: false, strict: true }).values
+    const parsed = parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: command === 'convert', strict: true })
+    if (parsed.positionals.length > 1) throw new Error(`one file expected, got ${parsed.positionals.length}`)
+    return { ...parsed.values, ...(parsed.positionals.length === 1 ? { file: parsed.positionals[0] } : {}) }
   } catch (err) {
     // parseArgs says what is wrong ("Unknown option '--prot'"); add where to look.
     throw new UserError(FJG_ERR_CLI_USAGE, `${(err as Error).message}\nRun \`fastify-jwt-gateway ${command} --help\` for usage.`)
@@ -48,6 +50,8 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     return 0
   }
   // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
+  if (command === 'token') return (await import('./token.js')).tokenCommand(values as import('./token.js').TokenOptions, io.stdout)
+  if (command === 'convert') return (await import('./convert.js')).convertCommand(values as { file?: string, out?: string }, io)
   if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
   return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
 }

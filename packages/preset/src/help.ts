@@ -20,7 +20,7 @@ export interface CommandSpec {
 
 const help: OptionSpec = { name: 'help', short: 'h', description: 'Show this help' }
 
-export const COMMANDS: Record<'start' | 'check', CommandSpec> = {
+export const COMMANDS: Record<'start' | 'check' | 'token' | 'convert', CommandSpec> = {
   start: {
     name: 'start',
     usage: 'fastify-jwt-gateway start [--config <file>] [--host <host>] [--port <port>]',
@@ -59,6 +59,47 @@ export const COMMANDS: Record<'start' | 'check', CommandSpec> = {
     ],
     examples: [
       'fastify-jwt-gateway check --config gateway.json && systemctl reload fastify-jwt-gateway'
+    ]
+  },
+  token: {
+    name: 'token',
+    usage: 'fastify-jwt-gateway token --key <file> [--claims <json>] [--exp <duration>] [--kid <kid>] [--alg <alg>]',
+    summary: 'Mint a token with a private key file (a development tool, for demos and tests)',
+    description: [
+      'Signs the claims with the key and prints the token. The key file is a PEM private key,',
+      'a private JWK or JWKS (pick a key with --kid), an "oct" JWK, or, with --alg HS256/384/512,',
+      'a file holding the HMAC secret. A public-only key is refused. iat is now; exp is now + --exp',
+      '(default 1h; `none` for no exp) unless --claims sets its own. Not an identity provider:',
+      'use it against development keys, never to hand out production tokens.'
+    ].join('\n'),
+    options: [
+      { name: 'key', short: 'k', value: 'file', description: 'Private key file: PEM, JWK, JWKS or (with --alg HS*) a secret' },
+      { name: 'claims', value: 'json', description: 'The payload, a JSON object (default {})' },
+      { name: 'exp', value: 'duration', description: 'Lifetime: 3600, 30s, 15m, 1h, 7d, or none (default 1h)' },
+      { name: 'kid', value: 'kid', description: 'kid header (default: the JWK\'s kid); selects the key of a JWKS' },
+      { name: 'alg', value: 'alg', description: 'Algorithm (default: from the key: RS256, ES256/384/512, EdDSA, HS256)' },
+      help
+    ],
+    examples: [
+      'fastify-jwt-gateway token --key keys/dev.pem --claims \'{"sub":"alice","iss":"https://issuer.example"}\'',
+      'curl -H "Authorization: Bearer $(fastify-jwt-gateway token -k dev.jwk.json --exp 15m)" http://127.0.0.1:8080/api'
+    ]
+  },
+  convert: {
+    name: 'convert',
+    usage: 'fastify-jwt-gateway convert <nginx.conf> [--out <file>]',
+    summary: 'Translate an nginx config (auth_jwt / jwt_* directives) into a gateway.json',
+    description: [
+      'Reads the nginx config and prints the equivalent gateway.json on stdout (or writes --out).',
+      'Every directive it cannot translate is listed on stderr with its line number and why;',
+      'review those before `check` and `start`. Exit code 0 when a config was produced.'
+    ].join('\n'),
+    options: [
+      { name: 'out', short: 'o', value: 'file', description: 'Write the config to this file instead of stdout' },
+      help
+    ],
+    examples: [
+      'fastify-jwt-gateway convert /etc/nginx/nginx.conf --out gateway.json && fastify-jwt-gateway check -c gateway.json'
     ]
   }
 }
