@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
 import {
-  compilePolicy, createHook, mergePolicy, SharedResources, type CompiledPolicy, type JwtPolicy
+  compilePolicy, createHook, mergePolicy, policyProblems, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth'
 import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
@@ -51,7 +51,16 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
   const top = config.jwt === undefined || config.jwt === false ? null : config.jwt
   let topPolicy: CompiledPolicy | null = null
   let topFailed = false
-  if (top !== null) {
+  // A top-level `jwt` with only shared settings (realm, audience, headers) and
+  // keys per route (issue 13): checked against the schema, compiled only
+  // within each route. A route that inherits it as it is still needs its keys.
+  const sharedOnly = top !== null && top.secret === undefined && top.keys === undefined && top.validateSig !== false &&
+    config.routes.every((r) => r.jwt !== undefined)
+  if (top !== null && sharedOnly) {
+    const own = policyProblems(top, 'jwt')
+    topFailed = own.length > 0
+    problems.push(...own)
+  } else if (top !== null) {
     try {
       topPolicy = compilePolicy(top, { ...ctx, where: 'jwt' })
     } catch (err) {

@@ -1,37 +1,113 @@
-import type { JsonValue, Operator, Requirement } from './types.js'
+import { RE2JS } from 're2js'
+import type { JsonValue, Operator, Requirement, RequirementEntry } from './types.js'
 
-// Requirements compiled once into closures over pre-split paths and Sets, so a
-// request runs only property reads and comparisons. Comparisons are typed: a
-// number never equals a string, and an absent path fails every operator but
-// `!exists` (DESIGN.md).
+// Requirements compiled once into closures over pre-parsed paths, Sets and
+// compiled patterns, so a request runs only property reads and comparisons.
+// Comparisons are typed: a number never equals a string, and an absent path
+// fails every operator but `!exists` (DESIGN.md).
 
 type Obj = Record<string, JsonValue>
 export type Check = (source: Obj) => boolean
 
+/** A parsed path: names, and array indexes as numbers. */
+export type Segment = string | number
+
 const ABSENT = Symbol('absent')
 
-/** `"a.b.c"` → `['a', 'b', 'c']`; a list is taken as the segments already. */
-export function splitPath (path: string | string[]): string[] {
-  return typeof path === 'string' ? path.split('.') : path.slice()
+/** Default of `spaceDelimitedClaims`: OAuth `scope` (RFC 8693 §4.2, RFC 9068 §2.2.3) and Entra's `scp`. */
+export const DEFAULT_SPACE_DELIMITED_CLAIMS: readonly string[] = Object.freeze(['scope', 'scp'])
+
+/** Longest requirement value or claim value shown in a log line or by `explain`. */
+const MAX_SHOWN = 200
+
+// A name may hold anything but the path syntax itself; other names are quoted.
+const BARE = /^[^.[\]"]+$/
+
+/**
+ * Parses a claim path once, at start: `a.b.c`, `roles[0]`, `realm_access.roles[1]`,
+ * `a.b[2].c`, `"https://example.com/roles"` (a quoted name is a JSON string, so a
+ * name may hold dots, brackets or `\"`). A list is taken as the names already
+ * (the older form for names with dots). Throws a message saying what is wrong.
+ */
+export function parsePath (path: string | readonly string[]): Segment[] {
+  if (typeof path !== 'string') {
+    if (path.length === 0 || path.some((s) => typeof s !== 'string' || s.length === 0)) throw new Error('a list of path names must hold non-empty strings')
+    return path.slice()
+  }
+  const out: Segment[] = []
+  let i = 0
+  const n = path.length
+  if (n === 0) throw new Error('the path is empty')
+  for (;;) {
+    if (path[i] === '"') {
+      // A JSON string: find its closing quote, skipping escapes.
+      let j = i + 1
+      while (j < n && path[j] !== '"') j += path[j] === '\\' ? 2 : 1
+      if (j >= n) throw new Error(`unterminated quoted name at ${i}`)
+      let name: string
+      try {
+        name = JSON.parse(path.slice(i, j + 1)) as string
+      } catch {
+        throw new Error(`invalid quoted name at ${i}`)
+      }
+      if (name.length === 0) throw new Error(`empty name at ${i}`)
+      out.push(name)
+      i = j + 1
+    } else {
+      let j = i
+      while (j < n && path[j] !== '.' && path[j] !== '[' && path[j] !== '"' && path[j] !== ']') j++
+      if (j === i) throw new Error(`empty name at ${i}`)
+      out.push(path.slice(i, j))
+      i = j
+    }
+    while (path[i] === '[') {
+      const close = path.indexOf(']', i)
+      const digits = close === -1 ? '' : path.slice(i + 1, close)
+      if (!/^(0|[1-9]\d{0,8})$/.test(digits)) throw new Error(`an index is a whole number in brackets, at ${i}`)
+      out.push(Number(digits))
+      i = close + 1
+    }
+    if (i === n) return out
+    if (path[i] !== '.') throw new Error(`unexpected ${JSON.stringify(path[i])} at ${i}`)
+    i++
+    if (i === n) throw new Error('the path ends with "."')
+  }
 }
 
-export function formatPath (path: string | string[]): string {
-  return typeof path === 'string' ? path : path.join('.')
+/** Kept for callers of the older API: the parsed path. */
+export function splitPath (path: string | string[]): Segment[] {
+  return parsePath(path)
+}
+
+/** A path in the one syntax: bare names, quoted where needed, `[n]` for indexes. */
+export function formatPath (path: string | readonly string[] | readonly Segment[]): string {
+  if (typeof path === 'string') return path
+  let out = ''
+  for (const s of path) {
+    if (typeof s === 'number') out += `[${s}]`
+    else out += (out === '' ? '' : '.') + (BARE.test(s) ? s : JSON.stringify(s))
+  }
+  return out
 }
 
 /** Own properties only: `__proto__` or `constructor` in a path never reach the prototype. */
-export function getPath (source: Obj, segments: readonly string[]): JsonValue | typeof ABSENT {
+export function getPath (source: Obj, segments: readonly Segment[]): JsonValue | typeof ABSENT {
   let cur: JsonValue = source
   for (let i = 0; i < segments.length; i++) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return ABSENT
-    const key = segments[i] as string
-    if (!Object.hasOwn(cur, key)) return ABSENT
-    cur = (cur as Obj)[key] as JsonValue
+    if (cur === null || typeof cur !== 'object') return ABSENT
+    const key = segments[i] as Segment
+    if (typeof key === 'number') {
+      if (!Array.isArray(cur) || key >= cur.length) return ABSENT
+      cur = cur[key] as JsonValue
+    } else {
+      if (Array.isArray(cur) || !Object.hasOwn(cur, key)) return ABSENT
+      cur = (cur as Obj)[key] as JsonValue
+    }
   }
   return cur
 }
 
-export function readPath (source: Obj, segments: readonly string[]): JsonValue | undefined {
+export function readPath (source: Obj, segments: readonly Segment[]): JsonValue | undefined {
   const v = getPath(source, segments)
   return v === ABSENT ? undefined : v
 }
@@ -57,23 +133,151 @@ export function deepEqual (a: JsonValue, b: JsonValue): boolean {
   return true
 }
 
-/** A scalar claim is a one-element list for `in` and `intersect`. */
+/** A scalar claim is a one-element list for the list operators. */
 function asList (v: JsonValue): JsonValue[] {
   return Array.isArray(v) ? v : [v]
 }
+
+/** `"api:read  api:write"` → `['api:read', 'api:write']` (RFC 6749 §3.3 scope-token list). */
+function words (s: string): string[] {
+  const out: string[] = []
+  let start = 0
+  for (let i = 0; i <= s.length; i++) {
+    if (i === s.length || s.charCodeAt(i) === 0x20) {
+      if (i > start) out.push(s.slice(start, i))
+      start = i + 1
+    }
+  }
+  return out
+}
+
+/** A value as `explain` and denial logs show it: JSON, cut to MAX_SHOWN characters. */
+export function shown (v: JsonValue | undefined): string {
+  if (v === undefined) return 'absent'
+  let s: string
+  try {
+    s = JSON.stringify(v)
+  } catch {
+    return '(too deep to show)'
+  }
+  return s.length > MAX_SHOWN ? s.slice(0, MAX_SHOWN - 3) + '...' : s
+}
+
+/** One requirement's outcome on one token, for `explain` and denial logs. */
+export interface Explained {
+  pass: boolean
+  /** The requirement as written: `scope contains ["api:write"]`, `any of (...)`. */
+  requirement: string
+  /** The claim's value (JSON) or "absent"; not set for `anyOf`. */
+  value?: string
+  /** anyOf: each branch. */
+  anyOf?: Explained[]
+}
+
+export interface CompiledRequirement {
+  readonly check: Check
+  /** Path (or `any of (a, b)`) for the error message. */
+  readonly path: string
+  /** Status when it fails: 403 unless the entry says otherwise. */
+  readonly status: number
+  readonly explain: (source: Obj) => Explained
+}
+
+export interface RequirementOptions {
+  /** Canonical paths of claims that are space-separated word lists (`spaceDelimitedClaims`). */
+  spaceDelimited?: ReadonlySet<string>
+}
+
+export const DEFAULT_REQUIREMENT_STATUS = 403
+const LIST_OPS = new Set<Operator>(['in', '!in', 'intersect', '!intersect', 'contains', '!contains', 'match', '!match'])
+const ENTRY_KEYS = new Set(['claim', 'op', 'value', 'status', 'anyOf'])
 
 /**
  * Validates one requirement (throws a message naming what is wrong) and
  * compiles it. `where` is the option path for messages, e.g. `requireClaims[2]`.
  */
-export function compileRequirement (req: Requirement, where: string): Check {
-  const segments = splitPath(req.claim)
-  if (segments.length === 0 || segments.some((s) => s.length === 0)) {
-    throw new Error(`${where}.claim: ${JSON.stringify(req.claim)} is not a valid path`)
+export function compileRequirement (req: Requirement, where: string, opts: RequirementOptions = {}): Check {
+  return compileEntry(req, where, opts).check
+}
+
+/** A `requireClaims` / `requireHeaders` entry: a requirement or `{ anyOf: [...] }`, nestable. */
+export function compileEntry (entry: RequirementEntry, where: string, opts: RequirementOptions = {}, nested = false): CompiledRequirement {
+  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) throw new Error(`${where}: must be an object`)
+  for (const k of Object.keys(entry)) if (!ENTRY_KEYS.has(k)) throw new Error(`${where}.${k}: unknown key`)
+  const e = entry as Partial<Requirement> & { anyOf?: unknown, status?: unknown }
+  let status = DEFAULT_REQUIREMENT_STATUS
+  if (e.status !== undefined) {
+    if (nested) throw new Error(`${where}.status: only a top-level entry has a status (put it on the enclosing anyOf)`)
+    if (typeof e.status !== 'number' || !Number.isInteger(e.status) || e.status < 400 || e.status > 499) {
+      throw new Error(`${where}.status: must be a 4xx status (401, 403, ...), got ${JSON.stringify(e.status)}`)
+    }
+    status = e.status
   }
+  if (e.anyOf !== undefined) {
+    if (e.claim !== undefined || e.op !== undefined || Object.hasOwn(e, 'value')) {
+      throw new Error(`${where}: an entry is either { "anyOf": [...] } or { "claim", "op", "value" }, not both`)
+    }
+    if (!Array.isArray(e.anyOf) || e.anyOf.length === 0) throw new Error(`${where}.anyOf: must be a non-empty list of entries`)
+    const branches = e.anyOf.map((b, i) => compileEntry(b as RequirementEntry, `${where}.anyOf[${i}]`, opts, true))
+    const checks = branches.map((b) => b.check)
+    const path = `any of (${branches.map((b) => b.path).join(', ')})`
+    const check: Check = (src) => {
+      for (let i = 0; i < checks.length; i++) if ((checks[i] as Check)(src)) return true
+      return false
+    }
+    return Object.freeze({
+      check,
+      path,
+      status,
+      explain: (src: Obj): Explained => {
+        const anyOf = branches.map((b) => b.explain(src))
+        return { pass: anyOf.some((b) => b.pass), requirement: 'any of', anyOf }
+      }
+    })
+  }
+  if (e.claim === undefined || e.op === undefined) throw new Error(`${where}: needs "claim" and "op" (or "anyOf")`)
+  let segments: Segment[]
+  try {
+    segments = parsePath(e.claim)
+  } catch (err) {
+    throw new Error(`${where}.claim: ${JSON.stringify(e.claim)} is not a valid path: ${(err as Error).message}`)
+  }
+  const path = formatPath(segments)
+  const spaced = opts.spaceDelimited?.has(path) === true && LIST_OPS.has(e.op)
+  const check = compileOp(e as Requirement, segments, where, spaced)
+  const requirement = `${path} ${e.op}${Object.hasOwn(e, 'value') ? ' ' + shown(e.value) : ''}`
+  return Object.freeze({
+    check,
+    path,
+    status,
+    explain: (src: Obj): Explained => ({ pass: check(src), requirement, value: shown(readPath(src, segments)) })
+  })
+}
+
+// RE2 semantics (re2js): matching time is linear in the input, whatever the
+// pattern; what RE2 cannot run that way (backreferences, lookaround) does not
+// compile. A JavaScript RegExp would backtrack on a token's claim, a ReDoS on
+// the hot path (fast-jwt's CVE-2026-35041).
+function compilePattern (value: JsonValue | undefined, where: string, op: string): (s: string) => boolean {
+  if (typeof value !== 'string' || value.length === 0) throw new Error(`${where}.value: '${op}' needs a regular expression string, got ${JSON.stringify(value)}`)
+  if (value.length > 1024) throw new Error(`${where}.value: the pattern is longer than 1024 characters`)
+  let re: RE2JS
+  try {
+    re = RE2JS.compile(value)
+  } catch (err) {
+    throw new Error(`${where}.value: ${JSON.stringify(value)} is not a pattern the linear-time engine (RE2 syntax) accepts: ${(err as Error).message}`)
+  }
+  return (s) => re.test(s)
+}
+
+function compileOp (req: Requirement, segments: readonly Segment[], where: string, spaced: boolean): Check {
   const op: Operator = req.op
   const value = req.value
   const hasValue = Object.hasOwn(req, 'value')
+  // A space-delimited claim (`scope`) is the list of its words for every list operator.
+  const list: (v: JsonValue) => JsonValue[] = spaced
+    ? (v) => typeof v === 'string' ? words(v) : asList(v)
+    : asList
 
   switch (op) {
     case 'exists':
@@ -107,29 +311,58 @@ export function compileRequirement (req: Requirement, where: string): Check {
         : op === 'ge' ? (v: number) => v >= n : op === 'lt' ? (v: number) => v < n : (v: number) => v <= n
       return (src) => { const v = getPath(src, segments); return typeof v === 'number' && cmp(v) }
     }
+    case 'match':
+    case '!match': {
+      const test = compilePattern(value, where, op)
+      // On a list claim, `match` means some element matches; non-strings never do.
+      const some = (v: JsonValue): boolean => {
+        const l = list(v)
+        for (let i = 0; i < l.length; i++) {
+          const x = l[i]
+          if (typeof x === 'string' && test(x)) return true
+        }
+        return false
+      }
+      const negate = op === '!match'
+      return (src) => {
+        const v = getPath(src, segments)
+        return v !== ABSENT && some(v) !== negate
+      }
+    }
     case 'in':
     case '!in':
     case 'intersect':
-    case '!intersect': {
+    case '!intersect':
+    case 'contains':
+    case '!contains': {
       if (!Array.isArray(value) || !value.every(isScalar)) {
         throw new Error(`${where}.value: '${op}' needs a list of strings, numbers, booleans or null, got ${JSON.stringify(value)}`)
       }
+      // "Has all of none" would pass every token: refused rather than meaning nothing.
+      if (value.length === 0 && (op === 'contains' || op === '!contains')) throw new Error(`${where}.value: '${op}' needs at least one value`)
       // A Set compares with SameValueZero: 1 and '1' stay different, as typed comparisons require.
       const set = new Set<JsonValue>(value)
+      const wanted = value as JsonValue[]
       // `in`: every element of the claim is in the list (a non-empty claim);
-      // `intersect`: at least one is. The negations fail on an absent path too.
+      // `intersect`: at least one is; `contains`: every element of the list is
+      // in the claim. The negations fail on an absent path too.
       const within = (v: JsonValue): boolean => {
-        const list = asList(v)
-        if (list.length === 0) return false
-        for (let i = 0; i < list.length; i++) if (!set.has(list[i] as JsonValue)) return false
+        const l = list(v)
+        if (l.length === 0) return false
+        for (let i = 0; i < l.length; i++) if (!set.has(l[i] as JsonValue)) return false
         return true
       }
       const meets = (v: JsonValue): boolean => {
-        const list = asList(v)
-        for (let i = 0; i < list.length; i++) if (set.has(list[i] as JsonValue)) return true
+        const l = list(v)
+        for (let i = 0; i < l.length; i++) if (set.has(l[i] as JsonValue)) return true
         return false
       }
-      const test = op === 'in' || op === '!in' ? within : meets
+      const holds = (v: JsonValue): boolean => {
+        const have = new Set<JsonValue>(list(v))
+        for (let i = 0; i < wanted.length; i++) if (!have.has(wanted[i] as JsonValue)) return false
+        return true
+      }
+      const test = op === 'in' || op === '!in' ? within : op === 'intersect' || op === '!intersect' ? meets : holds
       const negate = op[0] === '!'
       return (src) => {
         const v = getPath(src, segments)

@@ -26,6 +26,9 @@ export const FJG_ERR_TOKEN_ISSUER = createError('FJG_ERR_TOKEN_ISSUER', 'The tok
 export const FJG_ERR_TOKEN_AUDIENCE = createError('FJG_ERR_TOKEN_AUDIENCE', 'The token audience is not allowed', 401)
 export const FJG_ERR_TOKEN_REVOKED = createError('FJG_ERR_TOKEN_REVOKED', 'The token has been revoked', 401)
 export const FJG_ERR_TOKEN_KID_REQUIRED = createError('FJG_ERR_TOKEN_KID_REQUIRED', 'The token has no kid, which the kid revocation list requires', 401)
+export const FJG_ERR_TOKEN_TYPE = createError('FJG_ERR_TOKEN_TYPE', 'The token type (typ) is not %s', 401)
+export const FJG_ERR_TOKEN_ISSUED_AT = createError('FJG_ERR_TOKEN_ISSUED_AT', 'The token issue time (iat) is %s', 401)
+export const FJG_ERR_TOKEN_TOO_OLD = createError('FJG_ERR_TOKEN_TOO_OLD', 'The token was issued more than %s seconds ago', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)

@@ -10,7 +10,9 @@ export {
   type CompiledPolicy, type CompileContext
 } from './policy.js'
 export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
-export { headerValue, readPath } from './claims.js'
+export { headerValue, readPath, parsePath, formatPath, DEFAULT_SPACE_DELIMITED_CLAIMS, type Explained } from './claims.js'
+export { explainToken, duration, type Explanation, type ExplainStep } from './explain.js'
+export type { Answer } from './answer.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
 export {

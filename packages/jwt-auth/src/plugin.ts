@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { headerValue, readPath } from './claims.js'
+import { compileAnswer } from './answer.js'
+import { headerValue, readPath, type CompiledRequirement, type Segment } from './claims.js'
+import { deniedFacts } from './explain.js'
 import {
   FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_MISSING,
   type FjgError
@@ -9,7 +11,7 @@ import type { KeySourceStatus } from './key-store.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
 import { kCompiled } from './symbols.js'
 import { cookieValue } from './token-source.js'
-import type { JsonValue, JwtPolicy, VerifiedJwt } from './types.js'
+import type { JwtPolicy, VerifiedJwt } from './types.js'
 
 export interface JwtAuthDecorator {
   /** Per key source: kids, last fetch, age, last error. */
@@ -22,18 +24,6 @@ declare module 'fastify' {
   }
 }
 
-// RFC 6750 §3: error_description is a quoted-string of %x20-21 / %x23-5B / %x5D-7E.
-function quotable (s: string): string {
-  let out = ''
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c) out += s[i]
-    else if (c === 0x22) out += "'"
-  }
-  return out
-}
-
-const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden' }
 const MAX_LOGGED = 128
 
 /** The kid and sub a failed token claims, for the log line (never the token). */
@@ -76,19 +66,8 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   const joseHeaders = inRequest ? c.joseHeaders : NONE
   const payloadHeader = inRequest ? c.payloadHeader : null
   const requireFn = c.require
-  const realmPart = `Bearer realm="${c.realm}"`
-  const challenges = new Map<string, string>()
-
-  function challenge (err: FjgError): string {
-    if (err.statusCode === 401 && err.code === 'FJG_ERR_TOKEN_MISSING') return realmPart
-    let h = challenges.get(err.message)
-    if (h === undefined) {
-      const kind = err.statusCode === 403 ? 'insufficient_scope' : 'invalid_token'
-      h = `${realmPart}, error="${kind}", error_description="${quotable(err.message)}"`
-      if (challenges.size < 256) challenges.set(err.message, h)
-    }
-    return h
-  }
+  const tokenCheck = c.tokenCheck
+  const answer = compileAnswer(c.realm, c.challengeParams)
 
   /**
    * Anything the verifier throws that is not one of our errors is a bug met on
@@ -102,18 +81,26 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
     return new FJG_ERR_TOKEN_MALFORMED('it could not be processed', { cause: err }) as FjgError
   }
 
-  function deny (request: FastifyRequest, reply: FastifyReply, err: FjgError, token: string | null, jwt: VerifiedJwt | null): void {
-    const status = err.statusCode === 403 ? 403 : 401
+  function deny (request: FastifyRequest, reply: FastifyReply, err: FjgError, token: string | null, jwt: VerifiedJwt | null, failed?: CompiledRequirement, onHeader = false): void {
+    const a = answer(err)
     // A token over the size cap is never decoded, not even for the log line.
     const who = jwt === null
       ? (err.code === 'FJG_ERR_TOKEN_TOO_LARGE' ? {} : claimed(token))
       : { kid: typeof jwt.header.kid === 'string' ? jwt.header.kid : undefined, sub: typeof jwt.payload.sub === 'string' ? jwt.payload.sub : undefined }
-    // One line per denial: reason code, route, kid/sub. Never the token.
-    request.log.info({ jwt: { reason: err.code, status, route: request.routeOptions.url, ...who } }, `jwt: denied: ${err.message}`)
-    reply
-      .code(status)
-      .header('www-authenticate', challenge(err))
-      .send({ statusCode: status, error: STATUS_TEXT[status], code: err.code, message: err.message })
+    // One line per denial: reason code, route, kid/sub, and the values the
+    // failed check looked at, as `explain` prints them. Never the token.
+    const facts = err.code === 'FJG_ERR_TOKEN_TOO_LARGE' ? null : deniedFacts(token, jwt, failed, onHeader)
+    request.log.info({ jwt: { reason: err.code, status: a.status, route: request.routeOptions.url, ...who, ...facts } }, `jwt: denied: ${err.message}`)
+    reply.code(a.status)
+    if (a.wwwAuthenticate !== null) reply.header('www-authenticate', a.wwwAuthenticate)
+    reply.send(a.body)
+  }
+
+  /** A failed requirement's error, with the entry's own status (default 403). */
+  function unmet (Ctor: new (path: string) => Error, r: CompiledRequirement): FjgError {
+    const err = new Ctor(r.path) as unknown as FjgError
+    if (r.status !== err.statusCode) err.statusCode = r.status
+    return err
   }
 
   function removeToken (request: FastifyRequest): void {
@@ -134,12 +121,12 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
     request.jwt = jwt
     const headers = request.headers
     for (let i = 0; i < claimHeaders.length; i++) {
-      const [name, path] = claimHeaders[i] as readonly [string, readonly string[]]
+      const [name, path] = claimHeaders[i] as readonly [string, readonly Segment[]]
       const v = headerValue(readPath(jwt.payload, path))
       if (v !== null) headers[name] = v
     }
     for (let i = 0; i < joseHeaders.length; i++) {
-      const [name, path] = joseHeaders[i] as readonly [string, readonly string[]]
+      const [name, path] = joseHeaders[i] as readonly [string, readonly Segment[]]
       const v = headerValue(readPath(jwt.header, path))
       if (v !== null) headers[name] = v
     }
@@ -154,13 +141,18 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   }
 
   function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
+    if (tokenCheck !== null) {
+      // tokenType, maxAge: per request, cached tokens too (age depends on the clock).
+      const err = tokenCheck(jwt.header, jwt.payload, Date.now() / 1000)
+      if (err !== null) return deny(request, reply, err, jwt.token, jwt)
+    }
     for (let i = 0; i < claimChecks.length; i++) {
-      const r = claimChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
-      if (!r.check(jwt.payload)) return deny(request, reply, new FJG_ERR_CLAIM_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
+      const r = claimChecks[i] as CompiledRequirement
+      if (!r.check(jwt.payload)) return deny(request, reply, unmet(FJG_ERR_CLAIM_REQUIREMENT, r), jwt.token, jwt, r)
     }
     for (let i = 0; i < headerChecks.length; i++) {
-      const r = headerChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
-      if (!r.check(jwt.header)) return deny(request, reply, new FJG_ERR_HEADER_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
+      const r = headerChecks[i] as CompiledRequirement
+      if (!r.check(jwt.header)) return deny(request, reply, unmet(FJG_ERR_HEADER_REQUIREMENT, r), jwt.token, jwt, r, true)
     }
     if (requireFn === null) return grant(request, jwt, done)
     // `require` sees request.jwt, as nginx's jwt_require sees $jwt_claim_*.

@@ -1,6 +1,6 @@
 import Ajv, { type ErrorObject } from 'ajv'
 import { isAbsolute, resolve } from 'node:path'
-import { compileRequirement, formatPath, splitPath, type Check } from './claims.js'
+import { compileEntry, DEFAULT_SPACE_DELIMITED_CLAIMS, formatPath, parsePath, type CompiledRequirement, type Segment } from './claims.js'
 import { FJG_ERR_OPTION_INVALID, FJG_ERR_OPTION_KEY } from './errors.js'
 import { KeyStore, type RemoteKeySource } from './key-store.js'
 import { fileEntries, jwkEntry, KeyError, secretEntry, type KeyEntry } from './keys.js'
@@ -8,7 +8,8 @@ import { createRemoteSource, type RemoteLogger } from './remote-source.js'
 import { Revocation, RevocationError, type RevocationKind } from './revocation.js'
 import { ALGORITHMS, policySchema } from './schema.js'
 import { compileExtractor, DEFAULT_TOKEN_SOURCE, parseTokenSource, type Extractor, type TokenSourceSpec } from './token-source.js'
-import type { Algorithm, JwtPolicy, Requirement } from './types.js'
+import { compileTokenChecks, type TokenCheck } from './token-checks.js'
+import type { Algorithm, JwtPolicy, RequirementEntry } from './types.js'
 import { compileVerifier, type Verify } from './verify.js'
 
 export const DEFAULT_REALM = 'api'
@@ -133,12 +134,17 @@ export interface CompiledPolicy {
   readonly tokenSources: readonly TokenSourceSpec[]
   readonly extract: Extractor
   readonly verify: Verify
-  readonly claimChecks: ReadonlyArray<{ check: Check, path: string }>
-  readonly headerChecks: ReadonlyArray<{ check: Check, path: string }>
+  readonly algorithms: ReadonlySet<Algorithm>
+  /** `tokenType` and `maxAge`; null when neither is set. */
+  readonly tokenCheck: TokenCheck | null
+  readonly claimChecks: readonly CompiledRequirement[]
+  readonly headerChecks: readonly CompiledRequirement[]
   readonly require: NonNullable<JwtPolicy['require']> | null
-  /** [header name, claim path segments] */
-  readonly claimHeaders: ReadonlyArray<readonly [string, readonly string[]]>
-  readonly joseHeaders: ReadonlyArray<readonly [string, readonly string[]]>
+  /** `, scope="...", resource_metadata="..."` for every WWW-Authenticate; '' when none. */
+  readonly challengeParams: string
+  /** [header name, parsed claim path] */
+  readonly claimHeaders: ReadonlyArray<readonly [string, readonly Segment[]]>
+  readonly joseHeaders: ReadonlyArray<readonly [string, readonly Segment[]]>
   readonly payloadHeader: string | null
   /** Every header this policy writes: removed from the inbound request first. */
   readonly forwardedHeaders: readonly string[]
@@ -148,11 +154,41 @@ export interface CompiledPolicy {
 }
 
 const warned = new Set<string>()
-/** One coded warning per process for each risky-but-legal setting. */
-function warnOnce (code: string, message: string): void {
-  if (warned.has(code)) return
-  warned.add(code)
+/** One coded warning per process for each risky-but-legal setting (per message when `perMessage`). */
+function warnOnce (code: string, message: string, perMessage = false): void {
+  const id = perMessage ? `${code} ${message}` : code
+  if (warned.has(id)) return
+  warned.add(id)
   process.emitWarning(message, { type: 'FastifyJwtGatewayWarning', code })
+}
+
+// Claims that identity providers issue as lists: `!in` on them is rarely what
+// was meant (see compileChecks).
+const LIST_CLAIMS = new Set(['aud', 'amr', 'roles', 'groups', 'scope', 'scp', 'permissions', 'entitlements'])
+
+// RFC 6750 §3 scope: scope-tokens of %x21 / %x23-5B / %x5D-7E, separated by one space.
+const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/
+// A URL inside a quoted-string: visible ASCII without '"' and '\\'.
+const QUOTABLE_URL = /^https?:\/\/[\x21\x23-\x5b\x5d-\x7e]+$/
+
+/** Walks an entry list for `!in` on a claim that is usually a list. */
+function notInOnList (list: readonly RequirementEntry[], where: string, spaced: ReadonlySet<string>, out: string[]): void {
+  list.forEach((e, i) => {
+    const here = `${where}[${i}]`
+    if (e === null || typeof e !== 'object') return
+    if ('anyOf' in e && Array.isArray(e.anyOf)) return notInOnList(e.anyOf, `${here}.anyOf`, spaced, out)
+    if (!('op' in e) || e.op !== '!in') return
+    let segs: Segment[]
+    try {
+      segs = parsePath(e.claim)
+    } catch {
+      return
+    }
+    const last = segs[segs.length - 1]
+    if (spaced.has(formatPath(segs)) || (typeof last === 'string' && LIST_CLAIMS.has(last))) {
+      out.push(`${here}: '!in' on the list claim ${formatPath(segs)} passes when some element is outside the list; it is not a deny-list: use '!intersect' to refuse tokens holding any of these values`)
+    }
+  })
 }
 
 /**
@@ -290,24 +326,64 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     problems.push(`${where || '(policy)'}: no key to verify tokens with: give "secret" or "keys" (or "validateSig": false)`)
   }
 
-  const compileChecks = (list: Requirement[] | undefined, key: string): Array<{ check: Check, path: string }> => {
-    const out: Array<{ check: Check, path: string }> = []
+  // Space-delimited claims are named by path, compared in the one canonical spelling.
+  const spaceDelimited = new Set<string>()
+  ;(policy.spaceDelimitedClaims ?? DEFAULT_SPACE_DELIMITED_CLAIMS).forEach((p, i) => {
+    try {
+      spaceDelimited.add(formatPath(parsePath(p)))
+    } catch (err) {
+      problems.push(`${at('spaceDelimitedClaims')}[${i}]: ${JSON.stringify(p)} is not a valid path: ${(err as Error).message}`)
+    }
+  })
+  const compileChecks = (list: RequirementEntry[] | undefined, key: string, spaced: ReadonlySet<string>): CompiledRequirement[] => {
+    const out: CompiledRequirement[] = []
     ;(list ?? []).forEach((req, i) => {
       try {
-        out.push({ check: compileRequirement(req, `${at(key)}[${i}]`), path: formatPath(req.claim) })
+        out.push(compileEntry(req, `${at(key)}[${i}]`, { spaceDelimited: spaced }))
       } catch (err) {
         problems.push((err as Error).message)
       }
     })
     return out
   }
-  const claimChecks = compileChecks(policy.requireClaims, 'requireClaims')
-  const headerChecks = compileChecks(policy.requireHeaders, 'requireHeaders')
+  const claimChecks = compileChecks(policy.requireClaims, 'requireClaims', spaceDelimited)
+  // The JOSE header has no space-delimited parameters.
+  const headerChecks = compileChecks(policy.requireHeaders, 'requireHeaders', new Set())
+  const notIn: string[] = []
+  notInOnList(policy.requireClaims ?? [], at('requireClaims'), spaceDelimited, notIn)
+  for (const w of notIn) warnOnce('FJG_WARN_NOT_IN_LIST', w, true)
 
-  const headerPairs = (map: Record<string, string | string[]> | undefined): Array<readonly [string, string[]]> =>
-    Object.entries(map ?? {}).map(([name, path]) => [name.toLowerCase(), splitPath(path)] as const)
-  const claimHeaders = headerPairs(policy.claimsToHeaders)
-  const joseHeaders = headerPairs(policy.joseHeadersToHeaders)
+  let tokenCheck: TokenCheck | null = null
+  try {
+    tokenCheck = compileTokenChecks(policy.tokenType, policy.maxAge, policy.leeway ?? DEFAULT_LEEWAY)
+  } catch (err) {
+    problems.push(`${where === '' ? '' : where + '.'}${(err as Error).message}`)
+  }
+
+  let challengeParams = ''
+  const ch = policy.challenge
+  if (ch?.scope !== undefined) {
+    if (SCOPE.test(ch.scope)) challengeParams += `, scope="${ch.scope}"`
+    else problems.push(`${at('challenge')}.scope: must be scope tokens separated by single spaces, without quotes or backslashes (RFC 6750 §3)`)
+  }
+  if (ch?.resourceMetadata !== undefined) {
+    if (QUOTABLE_URL.test(ch.resourceMetadata)) challengeParams += `, resource_metadata="${ch.resourceMetadata}"`
+    else problems.push(`${at('challenge')}.resourceMetadata: must be an http(s) URL without spaces, quotes or backslashes (RFC 9728 §5.1)`)
+  }
+
+  const headerPairs = (map: Record<string, string | string[]> | undefined, key: string): Array<readonly [string, Segment[]]> => {
+    const out: Array<readonly [string, Segment[]]> = []
+    for (const [name, path] of Object.entries(map ?? {})) {
+      try {
+        out.push([name.toLowerCase(), parsePath(path)] as const)
+      } catch (err) {
+        problems.push(`${jsonPath(at(key), '/' + name.replace(/~/g, '~0').replace(/\//g, '~1'))}: ${JSON.stringify(path)} is not a valid path: ${(err as Error).message}`)
+      }
+    }
+    return out
+  }
+  const claimHeaders = headerPairs(policy.claimsToHeaders, 'claimsToHeaders')
+  const joseHeaders = headerPairs(policy.joseHeadersToHeaders, 'joseHeadersToHeaders')
   const payloadHeader = policy.payloadHeader?.toLowerCase() ?? null
   const forwardedHeaders = [...new Set([
     ...claimHeaders.map(([n]) => n),
@@ -387,9 +463,12 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     tokenSources,
     extract: compileExtractor(tokenSources),
     verify,
+    algorithms,
+    tokenCheck,
     claimChecks,
     headerChecks,
     require: policy.require ?? null,
+    challengeParams,
     claimHeaders,
     joseHeaders,
     payloadHeader,

@@ -13,7 +13,8 @@ export const ALGORITHMS = [
 
 export const OPERATORS = [
   'eq', '!eq', 'gt', 'ge', 'lt', 'le',
-  'in', '!in', 'intersect', '!intersect', 'exists', '!exists'
+  'in', '!in', 'intersect', '!intersect', 'exists', '!exists',
+  'contains', '!contains', 'match', '!match'
 ] as const
 
 const stringOrList = {
@@ -24,21 +25,30 @@ const stringOrList = {
 }
 
 const path = {
-  description: 'Dot path (`a.b.c`) or a list of segments (for names that contain dots)',
+  description: 'a path (`a.b.c`, `roles[0]`, `a.b[2].c`, `"https://example.com/roles"`) or a list of names',
   anyOf: [
     { type: 'string', minLength: 1 },
     { type: 'array', items: { type: 'string' }, minItems: 1 }
   ]
 }
 
+const status = { type: 'integer', minimum: 400, maximum: 499, description: 'Answer status when the entry fails (default 403)' }
+
+// An entry is { claim, op, value } or { anyOf: [entry, ...] }, nestable. The
+// schema stays flat, without a recursive $ref (the gateway embeds this schema
+// under its own $defs, where '#/...' would point elsewhere), and without
+// `anyOf` (one path, one message): claims.ts checks "one form or the other"
+// and the nested entries with messages that name their path.
 const requirement = {
   type: 'object',
   additionalProperties: false,
-  required: ['claim', 'op'],
+  description: '{ "claim", "op", "value" } or { "anyOf": [entry, ...] }, with an optional "status"',
   properties: {
     claim: path,
     op: { enum: OPERATORS },
-    value: {}
+    value: {},
+    status,
+    anyOf: { type: 'array', minItems: 1, items: { type: 'object' }, description: 'Passes when any entry passes (nestable)' }
   }
 }
 
@@ -100,6 +110,22 @@ export const policySchema = {
     validateSig: { type: 'boolean', description: 'Check the signature (jwt_validate_sig); default true' },
     requireClaims: { type: 'array', items: requirement, description: 'jwt_require_claim' },
     requireHeaders: { type: 'array', items: requirement, description: 'jwt_require_header' },
+    spaceDelimitedClaims: {
+      type: 'array',
+      items: { type: 'string', minLength: 1 },
+      description: 'Claims whose string value is a space-separated list for the list operators (default ["scope", "scp"])'
+    },
+    challenge: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        scope: { type: 'string', minLength: 1, description: 'RFC 6750 scope="..." in every WWW-Authenticate' },
+        resourceMetadata: { type: 'string', pattern: '^https?://', description: 'RFC 9728 resource_metadata="..." in every WWW-Authenticate' }
+      },
+      description: 'Extra WWW-Authenticate parameters (auth_jwt "realm" + add_header / Envoy www-authenticate)'
+    },
+    tokenType: { type: 'string', minLength: 1, description: 'Required typ header, e.g. "at+jwt" (RFC 9068 §4); "application/" optional' },
+    maxAge: { type: 'number', exclusiveMinimum: 0, description: 'Seconds since iat after which a token is refused; iat becomes required (auth_jwt_validate_iat / Envoy max_lifetime)' },
     claimsToHeaders: { ...headerMap, description: 'Header name → claim path (jwt_claim + proxy_set_header)' },
     joseHeadersToHeaders: { ...headerMap, description: 'Header name → JOSE header path (jwt_header)' },
     payloadHeader: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$', description: 'Header carrying the whole payload, base64url ($jwt_claims)' },

@@ -13,13 +13,41 @@ export type Algorithm =
 export type Operator =
   | 'eq' | '!eq' | 'gt' | 'ge' | 'lt' | 'le'
   | 'in' | '!in' | 'intersect' | '!intersect' | 'exists' | '!exists'
+  | 'contains' | '!contains' | 'match' | '!match'
 
 /** A requirement on a claim (payload) or a JOSE header parameter. */
 export interface Requirement {
-  /** Dot path (`realm.access.role`) or a list of path segments (for names with dots). */
+  /**
+   * Path: `realm.access.role`, `roles[0]`, `a.b[2].c`, `"https://example.com/roles"`
+   * (quoted names may hold dots); or a list of names (the older form for names with dots).
+   */
   claim: string | string[]
   op: Operator
   value?: JsonValue
+  /** Answer status when this entry fails (a 4xx; default 403). Top-level entries only. */
+  status?: number
+}
+
+/** Passes when any of its entries passes; nestable. */
+export interface AnyOfRequirement {
+  anyOf: RequirementEntry[]
+  // Never beside anyOf: declared so `entry.op` reads on the union type-check.
+  claim?: never
+  op?: never
+  value?: never
+  /** Answer status when every branch fails (a 4xx; default 403). Top-level entries only. */
+  status?: number
+}
+
+/** One entry of `requireClaims` / `requireHeaders`: the list is all-of. */
+export type RequirementEntry = Requirement | AnyOfRequirement
+
+/** Extra parameters of every `WWW-Authenticate` of the policy. */
+export interface ChallengeOptions {
+  /** RFC 6750 §3 `scope="..."`: the scopes the resource wants, space-separated. */
+  scope?: string
+  /** RFC 9728 §5.1 `resource_metadata="..."`: URL of the protected resource metadata. */
+  resourceMetadata?: string
 }
 
 export type KeySource =
@@ -71,8 +99,15 @@ export interface JwtPolicy {
   leeway?: number
   validateExp?: boolean
   validateSig?: boolean
-  requireClaims?: Requirement[]
-  requireHeaders?: Requirement[]
+  requireClaims?: RequirementEntry[]
+  requireHeaders?: RequirementEntry[]
+  /** Claims that are space-separated word lists for the list operators; default `["scope", "scp"]`. */
+  spaceDelimitedClaims?: string[]
+  challenge?: ChallengeOptions
+  /** RFC 9068 §4: `typ` must be this media type (`at+jwt`), with or without `application/`. */
+  tokenType?: string
+  /** Seconds since `iat` after which a token is refused; makes `iat` required. */
+  maxAge?: number
   /** Plugin API only: false (or a promise of false) answers 403. */
   require?: (request: FastifyRequest) => boolean | Promise<boolean>
   claimsToHeaders?: Record<string, string | string[]>
