@@ -27,7 +27,11 @@ export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOpt
     ...loggerOptions(config, opts.logger),
     ...(trustProxy === undefined ? {} : { trustProxy })
   } as FastifyServerOptions)
-  app.register(gatewayPlugin, { ...config, ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }) })
+  app.register(gatewayPlugin, {
+    ...config,
+    ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
+    ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics })
+  })
   try {
     await app.ready()
   } catch (err) {

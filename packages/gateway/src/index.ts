@@ -5,11 +5,13 @@ export default gatewayPlugin
 
 export { buildGateway } from './build.js'
 export {
-  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT
+  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT
 } from './schema.js'
 export { DEFAULT_UPSTREAM_CONNECTIONS, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT } from './upstream.js'
 export {
   GatewayConfigError, FJG_ERR_GATEWAY_CONFIG, FJG_ERR_UPSTREAM_UNAVAILABLE, FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED
 } from './errors.js'
 export { wireValue } from './forward.js'
+export { DURATION_BUCKETS, type GatewayMetrics } from './metrics.js'
+export { READY_RETRY_AFTER } from './ready.js'
 export type { GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod } from './types.js'

@@ -12,6 +12,7 @@ import {
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { registerOperations } from './operations.js'
 
 interface CompiledRoute {
   readonly index: number
@@ -161,6 +162,8 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   fastify.get(healthPath, function health (this: FastifyInstance) {
     return { status: 'ok', keys: this.jwtAuth?.keyStatus() }
   })
+  // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
+  registerOperations(fastify, opts, () => shared.status())
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
   fastify.addHook('onReady', () => shared.ready())

@@ -18,6 +18,10 @@ export interface ServerConfig {
    * the host come from the trusted proxies' X-Forwarded-* headers.
    */
   trustProxy?: boolean | string | number
+  /** Readiness: 200 when every key source is usable, else 503 naming those that are not. Default `/__gateway/ready`. */
+  readyPath?: string
+  /** Prometheus metrics (prom-client); `false` turns them off. Default `/__gateway/metrics`. */
+  metricsPath?: string | false
 }
 
 export interface RouteConfig {
@@ -48,6 +52,8 @@ export interface GatewayConfig {
 export interface GatewayPluginOptions extends GatewayConfig {
   /** Folder relative key and revocation file paths resolve against. */
   baseDir?: string
+  /** Scrapes answer with this text instead of the instance's own (a cluster worker asks its primary for every worker's). */
+  aggregateMetrics?: (registry: import('prom-client').Registry) => Promise<string>
 }
 
 export interface BuildGatewayOptions {
@@ -56,4 +62,6 @@ export interface BuildGatewayOptions {
   logger?: boolean | object
   /** Extra Fastify server options (the gateway's own settings win where they overlap). */
   fastify?: FastifyServerOptions
+  /** See GatewayPluginOptions.aggregateMetrics. */
+  aggregateMetrics?: GatewayPluginOptions['aggregateMetrics']
 }
