@@ -16,6 +16,13 @@ const METHODS = new Set(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIO
 const NO_ROUTE = 'none'
 const CODE = /"code":"(FJG_ERR_[A-Z0-9_]{1,64})"/
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The gateway's metrics and the functions that update them; null with `server.metricsPath: false`. */
+    gatewayMetrics: GatewayMetrics | null
+  }
+}
+
 /** What other parts of the gateway update (the forwarder, revocation lists); reachable as `fastify.gatewayMetrics`. */
 export interface GatewayMetrics {
   readonly registry: Registry

@@ -5,13 +5,6 @@ import { registerReady } from './ready.js'
 import { DEFAULT_METRICS_PATH, DEFAULT_READY_PATH, normalizePrefix } from './schema.js'
 import type { GatewayPluginOptions } from './types.js'
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The gateway's metrics and the functions that update them; null with `server.metricsPath: false`. */
-    gatewayMetrics: GatewayMetrics | null
-  }
-}
-
 /** The operator's routes next to healthPath: readiness, and Prometheus metrics unless `metricsPath: false`. */
 export function registerOperations (fastify: FastifyInstance, opts: GatewayPluginOptions, keyStatus: () => KeySourceStatus[]): void {
   const server = opts.server ?? {}

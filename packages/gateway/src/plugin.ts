@@ -111,7 +111,7 @@ function refuseUpgrade (request: FastifyRequest, reply: FastifyReply, done: Hook
 }
 
 async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): Promise<void> {
-  const { baseDir, ...config } = opts
+  const { baseDir, aggregateMetrics, ...config } = opts
   const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
 
