@@ -49,7 +49,11 @@ export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOpt
     frameworkErrors: opts.fastify?.frameworkErrors ?? badUrl,
     ...(server.normalizePath === true ? { rewriteUrl: (req: { url?: string }) => normalizeTarget(req.url ?? '') ?? req.url ?? '' } : {})
   } as FastifyServerOptions)
-  app.register(gatewayPlugin, { ...config, ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }) })
+  app.register(gatewayPlugin, {
+    ...config,
+    ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
+    ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics })
+  })
   try {
     await app.ready()
   } catch (err) {

@@ -5,8 +5,8 @@ export default gatewayPlugin
 
 export { buildGateway } from './build.js'
 export {
-  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT,
-  DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS,
+  DEFAULT_UPSTREAM_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 } from './schema.js'
 /** For a host app's `rewriteUrl` when the gateway is embedded with `server.normalizePath`. */
 export { normalizeTarget, targetProblem } from './paths.js'
@@ -16,4 +16,6 @@ export {
   FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_BODY_TIMEOUT
 } from './errors.js'
 export { wireValue } from './forward.js'
+export { DURATION_BUCKETS, type GatewayMetrics } from './metrics.js'
+export { READY_RETRY_AFTER } from './ready.js'
 export type { GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod } from './types.js'

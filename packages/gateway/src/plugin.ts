@@ -15,6 +15,7 @@ import {
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { registerOperations } from './operations.js'
 
 interface CompiledRoute {
   readonly index: number
@@ -204,7 +205,7 @@ function refuseUpgrade (request: FastifyRequest, reply: FastifyReply, done: Hook
 }
 
 async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): Promise<void> {
-  const { baseDir, ...config } = opts
+  const { baseDir, aggregateMetrics, ...config } = opts
   const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
 
@@ -257,6 +258,8 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   fastify.get(healthPath, function health (this: FastifyInstance) {
     return { status: 'ok', keys: this.jwtAuth?.keyStatus() }
   })
+  // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
+  registerOperations(fastify, opts, () => shared.status())
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
   fastify.addHook('onReady', () => shared.ready())

@@ -11,6 +11,8 @@ import { selectionPath, targetProblem } from './paths.js'
 // uses: one JSON Schema implementation across the packages.
 
 export const DEFAULT_HEALTH_PATH = '/__gateway/health'
+export const DEFAULT_READY_PATH = '/__gateway/ready'
+export const DEFAULT_METRICS_PATH = '/__gateway/metrics'
 /** Milliseconds an upstream may take for its headers, and between body chunks (nginx proxy_read_timeout). */
 export const DEFAULT_UPSTREAM_TIMEOUT = 60_000
 /** Milliseconds before a request's first body byte and between two (nginx client_body_timeout 60s). */
@@ -86,6 +88,11 @@ export const gatewayConfigSchema = {
           description: 'a number of worker processes (at least 1), or "auto" for one per CPU',
           anyOf: [{ type: 'integer', minimum: 1 }, { const: 'auto' }]
         },
+        readyPath: { type: 'string', pattern: '^/', description: `Readiness route: 200 when every key source of every route is usable, 503 naming those that are not (default ${DEFAULT_READY_PATH})` },
+        metricsPath: {
+          description: `Prometheus metrics route (default ${DEFAULT_METRICS_PATH}), or false to turn metrics off`,
+          anyOf: [{ type: 'string', pattern: '^/' }, { const: false }]
+        },
         trustProxy: {
           description: 'Behind a load balancer (nginx set_real_ip_from / real_ip_header): true, the addresses or CIDRs of the proxies to trust ("10.0.0.0/8,127.0.0.1"), or the number of hops; request.ip, the scheme and the host then come from X-Forwarded-*',
           anyOf: [{ type: 'boolean' }, { type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }]
@@ -144,7 +151,9 @@ const PHRASES: Record<string, string> = {
   '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
   '#/properties/server/properties/healthPath': 'a path starting with "/"',
   '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"',
-  '#/properties/server/properties/trustProxy': 'true, a list of proxy addresses or CIDRs, or a number of hops'
+  '#/properties/server/properties/trustProxy': 'true, a list of proxy addresses or CIDRs, or a number of hops',
+  '#/properties/server/properties/readyPath': 'a path starting with "/"',
+  '#/properties/server/properties/metricsPath': 'a path starting with "/", or false'
 }
 
 function got (value: unknown): string {

@@ -32,6 +32,10 @@ export interface ServerConfig {
   bodyTimeout?: number
   /** Milliseconds a client may take to send its whole request, headers and body (Node's requestTimeout). Default 300000. */
   requestTimeout?: number
+  /** Readiness: 200 when every key source is usable, else 503 naming those that are not. Default `/__gateway/ready`. */
+  readyPath?: string
+  /** Prometheus metrics (prom-client); `false` turns them off. Default `/__gateway/metrics`. */
+  metricsPath?: string | false
 }
 
 export interface RouteConfig {
@@ -62,6 +66,8 @@ export interface GatewayConfig {
 export interface GatewayPluginOptions extends GatewayConfig {
   /** Folder relative key and revocation file paths resolve against. */
   baseDir?: string
+  /** Scrapes answer with this text instead of the instance's own (a cluster worker asks its primary for every worker's). */
+  aggregateMetrics?: (registry: import('prom-client').Registry) => Promise<string>
 }
 
 export interface BuildGatewayOptions {
@@ -70,4 +76,6 @@ export interface BuildGatewayOptions {
   logger?: boolean | object
   /** Extra Fastify server options (the gateway's own settings win where they overlap). */
   fastify?: FastifyServerOptions
+  /** See GatewayPluginOptions.aggregateMetrics. */
+  aggregateMetrics?: GatewayPluginOptions['aggregateMetrics']
 }

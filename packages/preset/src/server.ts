@@ -1,7 +1,7 @@
 import { createServer } from 'node:net'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { FJG_ERR_CONFIG_INVALID, FJG_ERR_LISTEN, UserError } from './errors.js'
-import { buildGateway, type GatewayConfig } from './gateway.js'
+import { buildGateway, type BuildGatewayOptions, type GatewayConfig } from './gateway.js'
 import { loggerOptions } from './logging.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
@@ -20,6 +20,10 @@ export interface BuildServerOptions {
   source?: string
   /** false: no logs (check). Default: pino at the config's level. */
   logger?: boolean
+  /** Extra Fastify options (the preset's reloadable listener passes a serverFactory). */
+  fastify?: FastifyServerOptions
+  /** In a cluster worker: metrics scrapes answer with every worker's figures. */
+  aggregateMetrics?: BuildGatewayOptions['aggregateMetrics']
 }
 
 /**
@@ -32,6 +36,8 @@ export async function buildServer (config: GatewayConfig, opts: BuildServerOptio
   try {
     app = await buildGateway(config, {
       ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
+      ...(opts.fastify === undefined ? {} : { fastify: opts.fastify }),
+      ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics }),
       logger: opts.logger === false ? false : loggerOptions(config)
     })
   } catch (err) {
@@ -50,7 +56,7 @@ export function urlOf (host: string, port: number): string {
   return `http://${h}:${port}`
 }
 
-function listenProblem (err: unknown, host: string, port: number): UserError | null {
+export function listenProblem (err: unknown, host: string, port: number): UserError | null {
   const code = (err as NodeJS.ErrnoException).code
   const why = code === 'EADDRINUSE'
     ? 'the address is already in use'

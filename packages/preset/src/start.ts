@@ -1,14 +1,17 @@
 import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
+import type { Server } from 'node:http'
 import { resolve } from 'node:path'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { runPrimary, SHUTDOWN_MESSAGE, workerCount } from './cluster.js'
+import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, workerCount, workerMetrics } from './cluster.js'
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import type { GatewayConfig } from './gateway.js'
-import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server.js'
+import { announce, detachedServerFactory, Listener, writeLine } from './listener.js'
+import { DEFAULT_LOG_LEVEL } from './logging.js'
+import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listenProblem, urlOf, type BuildServerOptions } from './server.js'
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
 export const DEFAULT_GRACE_DELAY = 10_000
@@ -27,17 +30,48 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv
   /** Where the demo prints its curl lines; default stdout. */
   out?: { write (text: string): unknown }
+  /** Milliseconds requests in flight get to finish (on close, and on the old config after a reload). */
+  graceDelay?: number
+  /** false: `reload()` is refused (a cluster worker: the primary reloads by replacing workers). */
+  reloadable?: boolean
+  /** In a cluster worker: metrics scrapes answer with every worker's figures. */
+  aggregateMetrics?: BuildServerOptions['aggregateMetrics']
 }
 
+/** What a reload did: `ok` false when the new config was refused (the running one stays). */
+export interface ReloadResult {
+  ok: boolean
+  /** Every problem of a refused config, `path: message` each. */
+  problems: string[]
+  /** What `check` reports as warnings (unreachable key endpoints...): logged, not fatal. */
+  warnings: string[]
+}
+
+/**
+ * Run after each successful reload, with the config now served: the seam for
+ * what lives outside the Fastify app (the listener's TLS certificates, when
+ * edge TLS is configured). A reloadable that throws is logged; the new config
+ * stays.
+ */
+export type Reloadable = (next: GatewayConfig, loaded: LoadedConfig) => Promise<void> | void
+
 export interface RunningGateway {
-  app: FastifyInstance
+  /** The app serving new requests (a reload replaces it). */
+  readonly app: FastifyInstance
+  /** The one listening server, for the whole life of the process. */
+  readonly server: Server
   /** `http://host:port`, with the real port. */
   url: string
   port: number
-  config: GatewayConfig
+  /** The config being served (a reload replaces it). */
+  readonly config: GatewayConfig
   /** The config file, or 'demo'. */
   source: string
   demo: Demo | null
+  /** Re-reads the config file, checks it as `check` does, and swaps it in; never rejects. */
+  reload (): Promise<ReloadResult>
+  /** See Reloadable. */
+  readonly reloadables: Reloadable[]
   /** Stops listening, lets requests in flight finish, stops the demo upstream. */
   close (): Promise<void>
 }
@@ -49,6 +83,45 @@ export function resolveConfigFile (config: string | undefined, cwd = process.cwd
   return existsSync(local) ? local : null
 }
 
+/** Remote key sources a config names (`jwks url`, `issuer url`...), each once, without query or credentials. */
+export function remoteKeySources (config: GatewayConfig): string[] {
+  const out = new Set<string>()
+  const visit = (policy: unknown): void => {
+    const keys = (policy as { keys?: unknown } | null | undefined)?.keys
+    if (!Array.isArray(keys)) return
+    for (const k of keys as Array<Record<string, unknown>>) {
+      for (const kind of ['jwks', 'keyval', 'issuer']) {
+        const url = k?.[kind]
+        if (typeof url !== 'string') continue
+        try {
+          const u = new URL(url)
+          out.add(`${kind} ${u.origin}${u.pathname}`)
+        } catch {
+          out.add(`${kind} (invalid URL)`)
+        }
+      }
+    }
+  }
+  visit(config.jwt)
+  for (const r of config.routes) visit(r.jwt)
+  return [...out]
+}
+
+interface StatusLike { source: string, lastError: string | null }
+
+/** What `check` reports as warnings: key sources that could not be loaded. */
+export function keyWarnings (app: FastifyInstance): string[] {
+  const status = (app as unknown as { jwtAuth?: { keyStatus (): StatusLike[] } }).jwtAuth?.keyStatus() ?? []
+  return status.filter((s) => s.lastError !== null).map((s) => `${s.source}: ${s.lastError}`)
+}
+
+function problemsOf (err: unknown): string[] {
+  if (err instanceof UserError) return err.problems.length > 0 ? [...err.problems] : [err.message]
+  return [(err as Error)?.message ?? String(err)]
+}
+
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
 /** Loads, builds and listens; returns the running gateway (signals are the caller's business). */
 export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   const file = opts.loaded?.file ?? resolveConfigFile(opts.config, opts.cwd)
@@ -58,78 +131,170 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   const base = loaded?.config.server ?? {}
   const host = opts.host ?? base.host ?? DEFAULT_HOST
   const port = opts.port ?? base.port ?? DEFAULT_PORT
+  const graceDelay = opts.graceDelay ?? DEFAULT_GRACE_DELAY
+  const withListen = (c: GatewayConfig): GatewayConfig => ({ ...c, server: { ...c.server, host, port } })
   let config: GatewayConfig
   if (loaded === null) {
     demo = await prepareDemo(host, port)
     config = demo.config
   } else {
-    config = { ...loaded.config, server: { ...base, host, port } }
+    config = withListen(loaded.config)
   }
+  const build = (c: GatewayConfig, baseDir: string | undefined): Promise<FastifyInstance> => buildServer(c, {
+    source: file ?? 'demo',
+    fastify: detachedServerFactory(),
+    ...(baseDir === undefined ? {} : { baseDir }),
+    ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics })
+  })
+  const infoLogs = (LEVELS[config.server?.logLevel ?? DEFAULT_LOG_LEVEL] ?? 30) <= 30
 
   const stopDemo = async (): Promise<void> => { await demo?.upstream.close() }
-  let app: FastifyInstance
+  const waiting = remoteKeySources(config)
+  // The first load of remote key sets happens while building (bounded by each source's timeout).
+  if (waiting.length > 0 && infoLogs) writeLine(30, `waiting for ${waiting.length} key source${waiting.length === 1 ? '' : 's'}: ${waiting.join(', ')}`, { keySources: waiting })
+  let first: FastifyInstance
   try {
-    app = await buildServer(config, { source: file ?? 'demo', ...(loaded === null ? {} : { baseDir: loaded.baseDir }) })
+    first = await build(config, loaded?.baseDir)
   } catch (err) {
     await stopDemo()
     throw err
   }
+  for (const w of keyWarnings(first)) first.log.warn({ keySource: w }, `key source not usable yet: ${w}`)
+  const listener = new Listener(first)
   const close = async (): Promise<void> => {
-    // Fastify closes the connections that are idle when close starts; a keep-alive
-    // connection whose request was in flight turns idle later and would hold
-    // server.close() open until the client lets go. Sweep those while closing
-    // (only then: nothing is added to the hot path).
-    const sweep = setInterval(() => app.server.closeIdleConnections(), CLOSE_SWEEP_INTERVAL)
     try {
-      await app.close()
+      await listener.close(CLOSE_SWEEP_INTERVAL)
     } finally {
-      clearInterval(sweep)
       await stopDemo()
     }
   }
-  let where: { url: string, port: number }
+  let actual: number
   try {
-    where = await listen(app, host, port)
+    actual = await listener.listen(host, port)
   } catch (err) {
     await close()
-    throw err
+    throw listenProblem(err, host, port) ?? err
   }
-  if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(where.url, demo))
-  return { app, url: where.url, port: where.port, config, source: file ?? 'demo', demo, close }
+  const url = urlOf(host, actual)
+  announce(url)
+  if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(url, demo))
+
+  const reloadables: Reloadable[] = []
+  // One reload at a time: a SIGHUP while one runs waits for it.
+  let queue: Promise<unknown> = Promise.resolve()
+  const reloadOnce = async (): Promise<ReloadResult> => {
+    const log = listener.app.log
+    if (file === null || opts.reloadable === false) {
+      const why = file === null ? 'the demo has no config file to reload' : 'this process does not reload (its cluster primary does)'
+      log.warn(`reload: ${why}`)
+      return { ok: false, problems: [why], warnings: [] }
+    }
+    log.info(`reload: checking ${file}`)
+    let next: LoadedConfig
+    let nextConfig: GatewayConfig
+    let app: FastifyInstance
+    try {
+      next = loadConfig(file, opts.env)
+      nextConfig = withListen(next.config)
+      app = await build(nextConfig, next.baseDir)
+    } catch (err) {
+      const problems = problemsOf(err)
+      log.error({ reload: { file, problems } }, `reload: ${file} is invalid, the running config stays:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+      return { ok: false, problems, warnings: [] }
+    }
+    const warnings = keyWarnings(app)
+    for (const w of warnings) app.log.warn({ keySource: w }, `reload: key source not usable yet: ${w}`)
+    const moved = ['host', 'port'].filter((k) => next.config.server?.[k as 'host' | 'port'] !== undefined && next.config.server?.[k as 'host' | 'port'] !== loaded?.config.server?.[k as 'host' | 'port'])
+    if (moved.length > 0) app.log.warn(`reload: server.${moved.join(' and server.')} changed: a restart is needed to listen elsewhere`)
+    const drained = listener.swap(app, graceDelay)
+    loaded = next
+    config = nextConfig
+    app.log.info({ reload: { file, routes: nextConfig.routes.length } }, `reload: ${file} is now served; requests in flight finish on the previous config`)
+    for (const r of reloadables) {
+      try {
+        await r(nextConfig, next)
+      } catch (err) {
+        app.log.error({ err }, 'reload: a reloadable failed')
+      }
+    }
+    const old = await drained
+    await old.close().catch((err: unknown) => app.log.error({ err }, 'reload: closing the previous config failed'))
+    return { ok: true, problems: [], warnings }
+  }
+  const reload = (): Promise<ReloadResult> => {
+    const p = queue.then(reloadOnce, reloadOnce)
+    queue = p.catch(() => {})
+    return p.catch((err: unknown) => ({ ok: false, problems: problemsOf(err), warnings: [] }))
+  }
+  return {
+    get app () { return listener.app },
+    server: listener.server,
+    url,
+    port: actual,
+    get config () { return config },
+    source: file ?? 'demo',
+    demo,
+    reload,
+    reloadables,
+    close
+  }
 }
 
 /**
  * SIGTERM/SIGINT (and fatal errors) close the gateway through close-with-grace:
- * requests in flight finish, then the process exits 0. In a cluster worker the
- * primary relays the signal as a message, so a Ctrl-C that reaches both does
- * not count as a "second signal" (which close-with-grace answers with exit 1).
+ * requests in flight finish, then the process exits 0. SIGHUP reloads the
+ * config (systemd `ExecReload=/bin/kill -HUP $MAINPID`). In a cluster worker
+ * the primary relays the signal as a message, so a Ctrl-C that reaches both
+ * does not count as a "second signal" (which close-with-grace answers with
+ * exit 1); a worker ignores SIGHUP (the primary reloads by replacing workers).
  */
 export function handleSignals (running: RunningGateway, graceDelay = DEFAULT_GRACE_DELAY): void {
-  const log = running.app.log
+  const log = (): FastifyInstance['log'] => running.app.log
   const worker = cluster.isWorker
+  ignoreBrokenStdout()
   const grace = closeWithGrace({
     delay: graceDelay,
-    logger: { error: (msg: unknown) => log.error(msg) },
-    ...(worker ? { skip: ['SIGINT', 'SIGTERM'] } : {})
+    logger: { error: (msg: unknown) => log().error(msg) },
+    skip: worker ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : ['SIGHUP']
   }, async ({ signal, err }) => {
-    if (err !== undefined) log.error({ err }, 'fatal error: closing')
-    else log.info(`${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
+    if (err !== undefined) log().error({ err }, 'fatal error: closing')
+    else log().info(`${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
     await running.close()
-    log.info('closed')
+    log().info('closed')
   })
-  if (worker) {
-    let closing = false
-    const once = (): void => {
-      // closeWithGrace.closing: it is already closing on a signal of its own (SIGHUP...).
-      if (closing || (closeWithGrace as unknown as { closing: boolean }).closing) return
-      closing = true
-      grace.close()
-    }
-    process.on('SIGINT', once)
-    process.on('SIGTERM', once)
-    process.on('message', (m) => { if (m === SHUTDOWN_MESSAGE) once() })
-    // The primary is gone: nobody would replace or stop this worker.
-    process.on('disconnect', once)
+  if (!worker) {
+    process.on('SIGHUP', () => {
+      log().info('SIGHUP received: reloading the config')
+      running.reload().catch(() => {})
+    })
+    return
+  }
+  process.on('SIGHUP', () => {})
+  let closing = false
+  const once = (): void => {
+    if (closing || (closeWithGrace as unknown as { closing: boolean }).closing) return
+    closing = true
+    grace.close()
+  }
+  process.on('SIGINT', once)
+  process.on('SIGTERM', once)
+  process.on('message', (m) => { if (m === SHUTDOWN_MESSAGE) once() })
+  // The primary is gone: nobody would replace or stop this worker.
+  process.on('disconnect', once)
+}
+
+/**
+ * `fastify-jwt-gateway start | head -1`: once `head` exits, every write to
+ * stdout fails with EPIPE. Unhandled, that error is an uncaught exception on
+ * each log line, and the shutdown logging its own progress never finished.
+ * Logs are dropped instead (pino does the same for its own stream).
+ */
+export function ignoreBrokenStdout (): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.listenerCount('error') > 0) continue
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err
+    })
   }
 }
 
@@ -140,13 +305,41 @@ function parsePort (value: string | undefined): number | undefined {
   return n
 }
 
+/** The config checked as `check` checks it (built, key sets fetched once), or its problems. */
+async function recheck (file: string): Promise<{ loaded: LoadedConfig, warnings: string[] } | { problems: string[] }> {
+  try {
+    const loaded = loadConfig(file)
+    const probe = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
+    const warnings = keyWarnings(probe)
+    await probe.close()
+    return { loaded, warnings }
+  } catch (err) {
+    return { problems: problemsOf(err) }
+  }
+}
+
 /** `start`: one process, or a cluster primary when server.workers > 1. Resolves only when done. */
 export async function startCommand (values: { config?: string, host?: string, port?: string }): Promise<number | undefined> {
   const port = parsePort(values.port)
+  const listenOn = {
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(port === undefined ? {} : { port })
+  }
+  if (cluster.isWorker) {
+    // A worker serves what its primary checked and sent; it never reads the file.
+    ignoreBrokenStdout()
+    const loaded = await configFromPrimary()
+    const metrics = workerMetrics()
+    const running = await start({ loaded, reloadable: false, aggregateMetrics: metrics.aggregate, ...listenOn })
+    if (running.app.gatewayMetrics !== null) metrics.share(running.app.gatewayMetrics.registry)
+    handleSignals(running)
+    return undefined
+  }
   const file = resolveConfigFile(values.config)
   const loaded = file === null ? undefined : loadConfig(file)
   const workers = workerCount(loaded?.config.server?.workers)
-  if (cluster.isPrimary && loaded !== undefined && workers > 1) {
+  if (loaded !== undefined && workers > 1) {
+    ignoreBrokenStdout()
     // Check everything once here, so a bad key file is reported once, not by every worker.
     const probe = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: loaded.file })
     await probe.close()
@@ -156,14 +349,12 @@ export async function startCommand (values: { config?: string, host?: string, po
     return runPrimary({
       workers,
       graceDelay: DEFAULT_GRACE_DELAY,
+      loaded,
+      recheck: () => recheck(loaded.file),
       describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port)} (${workers} workers)`
     })
   }
-  const running = await start({
-    ...(loaded === undefined ? {} : { loaded }),
-    ...(values.host === undefined ? {} : { host: values.host }),
-    ...(port === undefined ? {} : { port })
-  })
+  const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn })
   handleSignals(running)
   return undefined
 }

@@ -1,0 +1,127 @@
+import t from 'tap'
+import { jwksServer, until } from '../../jwt-auth/test/helpers/jwks-server.js'
+import { sign } from '../../jwt-auth/test/helpers/keys.js'
+import { bearer, echoUpstream, freePort, hs, keys, request, SECRET, startGateway } from './helpers/servers.js'
+
+// Readiness (server.readyPath) and Prometheus metrics (server.metricsPath).
+
+/** `name{labels} value` lines of a Prometheus text page, keyed by `name{labels}`. */
+function parse (text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    out.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return out
+}
+
+async function scrape (url: string): Promise<Map<string, number>> {
+  const res = await request(`${url}/__gateway/metrics`)
+  if (res.status !== 200) throw new Error(`metrics answered ${res.status}`)
+  return parse(res.body as string)
+}
+
+t.test('readiness: 503 naming the key source while its JWKS is down, 200 once it is up; health stays 200', async (t) => {
+  const k = keys().p256
+  const srv = await jwksServer(t, { '/jwks.json': { status: 500, json: { error: 'down' } } })
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, {
+    jwt: { keys: [{ jwks: srv.url('/jwks.json'), timeout: 1000, cooldown: 0 }] },
+    routes: [{ prefix: '/api', upstream: up.url }]
+  })
+  const down = await request(`${url}/__gateway/ready`)
+  t.equal(down.status, 503)
+  t.equal(down.headers['retry-after'], '5')
+  t.same(down.body, { status: 'unavailable', keySources: 1, unusable: [{ source: `jwks ${srv.url('/jwks.json')}`, reason: 'HTTP 500' }] })
+  const live = await request(`${url}/__gateway/health`)
+  t.equal(live.status, 200, 'liveness does not depend on the keys')
+
+  srv.route('/jwks.json').status = 200
+  srv.route('/jwks.json').json = { keys: [k.jwk] }
+  // The source retries on its own (1 s after a failure).
+  await until(() => srv.route('/jwks.json').hits >= 2, 5000)
+  let ready = await request(`${url}/__gateway/ready`)
+  for (let i = 0; i < 50 && ready.status !== 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    ready = await request(`${url}/__gateway/ready`)
+  }
+  t.equal(ready.status, 200)
+  t.same(ready.body, { status: 'ready', keySources: 1 })
+  const ok = await request(`${url}/api/x`, { headers: bearer(sign(k, 'ES256', { sub: 'u' })) })
+  t.equal(ok.status, 200)
+})
+
+t.test('readiness: a custom readyPath; local keys are always ready', async (t) => {
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, {
+    server: { readyPath: '/ready' },
+    jwt: { secret: SECRET },
+    routes: [{ prefix: '/', upstream: up.url }]
+  })
+  const res = await request(`${url}/ready`)
+  t.equal(res.status, 200)
+  t.same(res.body, { status: 'ready', keySources: 1 })
+  const old = await request(`${url}/__gateway/ready`)
+  t.equal(old.status, 401, 'the default path is just a path under the "/" route now')
+})
+
+t.test('metrics: counters move by exactly the requests sent; denials by reason; routes by prefix', async (t) => {
+  const up = await echoUpstream(t)
+  const dead = await freePort()
+  const { url } = await startGateway(t, {
+    jwt: { secret: SECRET },
+    routes: [
+      { prefix: '/api', upstream: up.url },
+      { prefix: '/gone', upstream: `http://127.0.0.1:${dead}`, jwt: false },
+      { prefix: '/', upstream: up.url, jwt: false }
+    ]
+  })
+  const before = await scrape(url)
+  const good = bearer(hs({ sub: 'u' }))
+  const sent = [
+    ...Array.from({ length: 3 }, (_, i) => request(`${url}/api/a/${i}`, { headers: good })),
+    request(`${url}/api/b`),
+    request(`${url}/api/b`),
+    request(`${url}/api/c`, { headers: bearer(hs({ sub: 'u', exp: 1 })) }),
+    request(`${url}/api/d`, { headers: { authorization: 'Bearer not.a.token' } }),
+    request(`${url}/x/y/z?q=1`, { method: 'POST' }),
+    request(`${url}/gone/x`)
+  ]
+  const statuses = (await Promise.all(sent)).map((r) => r.status)
+  t.same(statuses, [200, 200, 200, 401, 401, 401, 401, 200, 502])
+  const after = await scrape(url)
+  const moved = (key: string): number => (after.get(key) ?? 0) - (before.get(key) ?? 0)
+  t.equal(moved('fjg_requests_total{route="/api",method="GET",status="200"}'), 3)
+  t.equal(moved('fjg_requests_total{route="/api",method="GET",status="401"}'), 4)
+  t.equal(moved('fjg_requests_total{route="/",method="POST",status="200"}'), 1, 'the raw path is never a label')
+  t.equal(moved('fjg_requests_total{route="/gone",method="GET",status="502"}'), 1)
+  t.equal(moved('fjg_jwt_denied_total{route="/api",reason="FJG_ERR_TOKEN_MISSING"}'), 2)
+  t.equal(moved('fjg_jwt_denied_total{route="/api",reason="FJG_ERR_TOKEN_EXPIRED"}'), 1)
+  t.equal(moved('fjg_jwt_denied_total{route="/api",reason="FJG_ERR_TOKEN_MALFORMED"}'), 1)
+  t.equal(moved(`fjg_upstream_errors_total{route="/gone",upstream="http://127.0.0.1:${dead}",kind="unavailable"}`), 1)
+  t.equal(moved('fjg_request_duration_seconds_count{route="/api"}'), 7)
+  t.equal(after.get('fjg_key_source_usable{source="secret"}'), 1)
+  t.equal(after.get('fjg_key_source_keys{source="secret"}'), 1)
+  t.ok(after.has('process_cpu_user_seconds_total'), "prom-client's default process metrics")
+  t.notOk([...after.keys()].some((k) => k.includes('/x/y')), 'no raw path anywhere')
+})
+
+t.test('metrics: key source fetches and usability; metricsPath false turns the route off', async (t) => {
+  const k = keys().p256
+  const srv = await jwksServer(t, { '/jwks.json': { json: { keys: [k.jwk] } } })
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, {
+    jwt: { keys: [{ jwks: srv.url('/jwks.json') }] },
+    routes: [{ prefix: '/', upstream: up.url }]
+  })
+  const m = await scrape(url)
+  const source = `jwks ${srv.url('/jwks.json')}`
+  t.equal(m.get(`fjg_key_source_fetches_total{source="${source}",result="success"}`), 1)
+  t.equal(m.get(`fjg_key_source_usable{source="${source}"}`), 1)
+  t.equal(m.get(`fjg_key_source_keys{source="${source}"}`), 1)
+
+  const off = await startGateway(t, { server: { metricsPath: false }, jwt: false, routes: [{ prefix: '/api', upstream: up.url }] })
+  t.equal((await request(`${off.url}/__gateway/metrics`)).status, 404)
+  t.equal(off.app.gatewayMetrics, null)
+})
