@@ -126,12 +126,14 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 
   if (!fastify.hasRequestDecorator('jwt')) fastify.decorateRequest('jwt', null)
   if (!fastify.hasDecorator('jwtAuth')) {
-    fastify.decorate('jwtAuth', { keyStatus: () => shared.status() })
+    fastify.decorate('jwtAuth', { keyStatus: () => shared.status(), revocationStatus: () => shared.revocationStatus() })
   } else {
     // Embedded next to jwtAuth: one status lists the key sources of both.
     const host = fastify.jwtAuth
     const hostStatus = host.keyStatus.bind(host)
     host.keyStatus = () => [...hostStatus(), ...shared.status()]
+    const hostRevocation = host.revocationStatus.bind(host)
+    host.revocationStatus = () => [...hostRevocation(), ...shared.revocationStatus()]
   }
 
   // Longest prefix wins whatever the method: the router looks routes up per
@@ -159,7 +161,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
   fastify.get(healthPath, function health (this: FastifyInstance) {
-    return { status: 'ok', keys: this.jwtAuth?.keyStatus() }
+    return { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation: this.jwtAuth?.revocationStatus() }
   })
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.

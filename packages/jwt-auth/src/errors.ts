@@ -25,6 +25,8 @@ export const FJG_ERR_TOKEN_CLAIM_TYPE = createError('FJG_ERR_TOKEN_CLAIM_TYPE', 
 export const FJG_ERR_TOKEN_ISSUER = createError('FJG_ERR_TOKEN_ISSUER', 'The token issuer is not allowed', 401)
 export const FJG_ERR_TOKEN_AUDIENCE = createError('FJG_ERR_TOKEN_AUDIENCE', 'The token audience is not allowed', 401)
 export const FJG_ERR_TOKEN_REVOKED = createError('FJG_ERR_TOKEN_REVOKED', 'The token has been revoked', 401)
+// A policy with revocation.redis whose lists were never loaded: fail closed (issue 14).
+export const FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE = createError('FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE', 'The revocation lists are unavailable', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)
