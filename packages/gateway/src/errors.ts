@@ -20,6 +20,10 @@ export const FJG_ERR_UPSTREAM_UNAVAILABLE = answer('FJG_ERR_UPSTREAM_UNAVAILABLE
 export const FJG_ERR_UPSTREAM_TIMEOUT = answer('FJG_ERR_UPSTREAM_TIMEOUT', 504, 'Gateway Timeout', 'The upstream server did not answer in time')
 /** The route exists, but not for this method. */
 export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'The method is not allowed on this route')
+/** The caller went over the route's `rateLimit` (Retry-After and the rate-limit headers say when to come back). */
+export const FJG_ERR_RATE_LIMITED = answer('FJG_ERR_RATE_LIMITED', 429, 'Too Many Requests', 'Rate limit exceeded')
+/** The rate-limit store (Redis) failed and the route says `onStoreError: "closed"`. */
+export const FJG_ERR_RATE_LIMIT_UNAVAILABLE = answer('FJG_ERR_RATE_LIMIT_UNAVAILABLE', 503, 'Service Unavailable', 'The rate-limit store is unavailable')
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

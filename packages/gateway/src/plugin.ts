@@ -12,6 +12,7 @@ import {
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { addRateLimit, compileRateLimit, RateLimitStores, type CompiledRateLimit } from './rate-limit.js'
 
 interface CompiledRoute {
   readonly index: number
@@ -20,6 +21,7 @@ interface CompiledRoute {
   readonly methods: readonly string[]
   /** Null: an open route, no hook at all. */
   readonly policy: CompiledPolicy | null
+  readonly rateLimit: CompiledRateLimit | null
 }
 
 interface CompileOptions {
@@ -80,7 +82,8 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
       route,
       prefix: normalizePrefix(route.prefix),
       methods: route.methods ?? DEFAULT_METHODS,
-      policy
+      policy,
+      rateLimit: route.rateLimit === undefined ? null : compileRateLimit(route.rateLimit, `routes[${index}].rateLimit`, normalizePrefix(route.prefix), problems)
     })
   })
   if (problems.length > 0) throw new GatewayConfigError(problems)
@@ -148,6 +151,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     else for (const m of methodsOf(r.route)) entry.methods.add(m)
   }
 
+  const limits = new RateLimitStores()
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
@@ -156,7 +160,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, forwarded, pool, refused, allow), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, forwarded, pool, refused, allow, limits), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -165,20 +169,23 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   })
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
-  fastify.addHook('onReady', () => shared.ready())
+  fastify.addHook('onReady', () => Promise.all([shared.ready(), limits.connect(fastify.log)]).then(() => undefined))
   fastify.addHook('onClose', async () => {
     shared.close()
+    limits.close()
     await Promise.all([...pools.values()].map((p) => p.close()))
   })
 }
 
 /** One route: its own encapsulated context, hook and proxy (hooks never leak to another route). */
-function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string) {
+function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string, limits: RateLimitStores) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
     // The forwarder writes the claim headers where the proxy builds the upstream
     // request (and strips inbound copies there): the hook need not do it too.
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
+    // After the jwt hook, whatever its phase: the limiter's key is a verified claim.
+    if (r.rateLimit !== null) await addRateLimit(instance, r.rateLimit, limits)
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
     const fwd = compileForwarder(policy, forwarded)

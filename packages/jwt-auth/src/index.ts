@@ -10,7 +10,7 @@ export {
   type CompiledPolicy, type CompileContext
 } from './policy.js'
 export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
-export { headerValue, readPath } from './claims.js'
+export { headerValue, readPath, splitPath } from './claims.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
 export {
