@@ -24,6 +24,10 @@ export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 4
 export const FJG_ERR_PATH_NOT_CANONICAL = answer('FJG_ERR_PATH_NOT_CANONICAL', 400, 'Bad Request', 'The request path is not canonical')
 /** The client sent no body byte within `server.bodyTimeout` (nginx client_body_timeout). */
 export const FJG_ERR_BODY_TIMEOUT = answer('FJG_ERR_BODY_TIMEOUT', 408, 'Request Timeout', 'The request body was not received in time')
+/** The caller went over the route's `rateLimit` (Retry-After and the rate-limit headers say when to come back). */
+export const FJG_ERR_RATE_LIMITED = answer('FJG_ERR_RATE_LIMITED', 429, 'Too Many Requests', 'Rate limit exceeded')
+/** The rate-limit store (Redis) failed and the route says `onStoreError: "closed"`. */
+export const FJG_ERR_RATE_LIMIT_UNAVAILABLE = answer('FJG_ERR_RATE_LIMIT_UNAVAILABLE', 503, 'Service Unavailable', 'The rate-limit store is unavailable')
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

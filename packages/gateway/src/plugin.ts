@@ -16,6 +16,7 @@ import {
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
 import { registerOperations } from './operations.js'
+import { addRateLimit, compileRateLimit, RateLimitStores, type CompiledRateLimit } from './rate-limit.js'
 
 interface CompiledRoute {
   readonly index: number
@@ -24,6 +25,7 @@ interface CompiledRoute {
   readonly methods: readonly string[]
   /** Null: an open route, no hook at all. */
   readonly policy: CompiledPolicy | null
+  readonly rateLimit: CompiledRateLimit | null
 }
 
 interface CompileOptions {
@@ -93,7 +95,8 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
       route,
       prefix: normalizePrefix(route.prefix),
       methods: route.methods ?? DEFAULT_METHODS,
-      policy
+      policy,
+      rateLimit: route.rateLimit === undefined ? null : compileRateLimit(route.rateLimit, `routes[${index}].rateLimit`, normalizePrefix(route.prefix), problems)
     })
   })
   if (problems.length > 0) throw new GatewayConfigError(problems)
@@ -221,12 +224,14 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 
   if (!fastify.hasRequestDecorator('jwt')) fastify.decorateRequest('jwt', null)
   if (!fastify.hasDecorator('jwtAuth')) {
-    fastify.decorate('jwtAuth', { keyStatus: () => shared.status() })
+    fastify.decorate('jwtAuth', { keyStatus: () => shared.status(), revocationStatus: () => shared.revocationStatus() })
   } else {
     // Embedded next to jwtAuth: one status lists the key sources of both.
     const host = fastify.jwtAuth
     const hostStatus = host.keyStatus.bind(host)
     host.keyStatus = () => [...hostStatus(), ...shared.status()]
+    const hostRevocation = host.revocationStatus.bind(host)
+    host.revocationStatus = () => [...hostRevocation(), ...shared.revocationStatus()]
   }
 
   // Longest prefix wins whatever the method: the router looks routes up per
@@ -243,6 +248,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 
   const server: ServerConfig = config.server ?? {}
   const selector = compilePrefixSelector(routes.map((r) => r.prefix), server.caseSensitive === true)
+  const limits = new RateLimitStores()
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
@@ -251,20 +257,21 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server }), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server, limits }), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
   fastify.get(healthPath, function health (this: FastifyInstance) {
-    return { status: 'ok', keys: this.jwtAuth?.keyStatus() }
+    return { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation: this.jwtAuth?.revocationStatus() }
   })
   // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
   registerOperations(fastify, opts, () => shared.status())
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
-  fastify.addHook('onReady', () => shared.ready())
+  fastify.addHook('onReady', () => Promise.all([shared.ready(), limits.connect(fastify.log)]).then(() => undefined))
   fastify.addHook('onClose', async () => {
     shared.close()
+    limits.close()
     await Promise.all([...pools.values()].map((p) => p.close()))
   })
 }
@@ -277,9 +284,10 @@ interface RouteContextOptions {
   allow: string
   selector: PrefixSelector
   server: ServerConfig
+  limits: RateLimitStores
 }
 
-function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server }: RouteContextOptions) {
+function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server, limits }: RouteContextOptions) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
     // Before the policy and before routing has any effect: see pathGuard.
@@ -289,6 +297,8 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     // The forwarder writes the claim headers where the proxy builds the upstream
     // request (and strips inbound copies there): the hook need not do it too.
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
+    // After the jwt hook, whatever its phase: the limiter's key is a verified claim.
+    if (r.rateLimit !== null) await addRateLimit(instance, r.rateLimit, limits)
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
     instance.addHook('preHandler', bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT))
 

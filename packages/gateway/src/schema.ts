@@ -29,6 +29,22 @@ const jwtOrFalse = {
   anyOf: [{ const: false }, { $ref: '#/$defs/policy' }]
 }
 
+const rateLimitSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['max', 'timeWindow'],
+  description: 'Per-caller rate limit, after the token check (nginx limit_req keyed on $jwt_claim_sub)',
+  properties: {
+    max: { type: 'integer', minimum: 1, description: 'Requests allowed per window and key' },
+    timeWindow: { type: ['number', 'string'], exclusiveMinimum: 0, minLength: 1, description: 'Milliseconds, or a duration: "1 minute", "10s"' },
+    key: { type: 'string', pattern: '^(sub|ip|claim:.+)$', description: '"sub" (default), "claim:<path>" or "ip"; a request without a verified token is keyed by IP' },
+    redis: { type: 'string', pattern: '^rediss?://', description: 'Redis URL: one count shared by every instance (default: in memory, per instance)' },
+    prefix: { type: 'string', description: 'Prefix of the counters\' Redis keys (default "fjg:rl:")' },
+    onStoreError: { enum: ['open', 'closed'], description: 'Redis down: "open" lets requests through (default, logged), "closed" answers 503' },
+    headers: { enum: ['x', 'draft'], description: '"x": X-RateLimit-* (default); "draft": RateLimit-*' }
+  }
+} as const
+
 const routeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -63,7 +79,8 @@ const routeSchema = {
       exclusiveMinimum: 0,
       description: `Milliseconds the upstream may take to answer (headers, and between body chunks); default ${DEFAULT_UPSTREAM_TIMEOUT}`
     },
-    jwt: { ...jwtOrFalse, description: 'Partial policy merged key by key over the top-level jwt, or false to switch it off' }
+    jwt: { ...jwtOrFalse, description: 'Partial policy merged key by key over the top-level jwt, or false to switch it off' },
+    rateLimit: rateLimitSchema
   }
 } as const
 

@@ -53,6 +53,25 @@ export interface RouteConfig {
   timeout?: number
   /** Partial policy merged key by key over the top-level `jwt`; `false` switches it off. */
   jwt?: JwtPolicy | false
+  /** Per-caller rate limit (nginx `limit_req` keyed on `$jwt_claim_sub`), checked after the token. */
+  rateLimit?: RateLimitConfig
+}
+
+export interface RateLimitConfig {
+  /** Requests allowed per window and key. */
+  max: number
+  /** Milliseconds, or a duration: `"1 minute"`, `"10s"`. */
+  timeWindow: number | string
+  /** Who is counted: `"sub"` (default), `"claim:<path>"` (a verified claim) or `"ip"`. No verified token: the IP. */
+  key?: 'sub' | 'ip' | `claim:${string}`
+  /** Shared count across instances: `redis://host:port`. Without it, each instance counts in memory. */
+  redis?: string
+  /** Prefix of the counters' Redis keys (default `fjg:rl:`, then the route prefix). */
+  prefix?: string
+  /** Redis down: `"open"` lets requests through (default, logged), `"closed"` answers 503. */
+  onStoreError?: 'open' | 'closed'
+  /** `"x"` (default): `X-RateLimit-*`; `"draft"`: the IETF draft's `RateLimit-*`. `Retry-After` on 429 either way. */
+  headers?: 'x' | 'draft'
 }
 
 export interface GatewayConfig {

@@ -29,6 +29,8 @@ export const FJG_ERR_TOKEN_KID_REQUIRED = createError('FJG_ERR_TOKEN_KID_REQUIRE
 export const FJG_ERR_TOKEN_TYPE = createError('FJG_ERR_TOKEN_TYPE', 'The token type (typ) is not %s', 401)
 export const FJG_ERR_TOKEN_ISSUED_AT = createError('FJG_ERR_TOKEN_ISSUED_AT', 'The token issue time (iat) is %s', 401)
 export const FJG_ERR_TOKEN_TOO_OLD = createError('FJG_ERR_TOKEN_TOO_OLD', 'The token was issued more than %s seconds ago', 401)
+// A policy with revocation.redis whose lists were never loaded: fail closed (issue 14).
+export const FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE = createError('FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE', 'The revocation lists are unavailable', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)

@@ -8,6 +8,7 @@ import {
   type FjgError
 } from './errors.js'
 import type { KeySourceStatus } from './key-store.js'
+import type { RevocationStatus } from './revocation-redis.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
 import { kCompiled } from './symbols.js'
 import { cookieValue } from './token-source.js'
@@ -16,6 +17,8 @@ import type { JwtPolicy, VerifiedJwt } from './types.js'
 export interface JwtAuthDecorator {
   /** Per key source: kids, last fetch, age, last error. */
   keyStatus (): KeySourceStatus[]
+  /** Per revocation file and Redis store: state (`ok`, `stale`, `unavailable`), entries, last load, last error. */
+  revocationStatus (): RevocationStatus[]
 }
 
 declare module 'fastify' {
@@ -247,10 +250,14 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
   // next to the gateway): one `request.jwt`, and one status listing every source.
   if (!fastify.hasRequestDecorator('jwt')) fastify.decorateRequest('jwt', null)
   if (!fastify.hasDecorator('jwtAuth')) {
-    fastify.decorate('jwtAuth', { keyStatus: () => shared.status() })
+    fastify.decorate('jwtAuth', { keyStatus: () => shared.status(), revocationStatus: () => shared.revocationStatus() })
   } else {
     const outer = fastify.jwtAuth.keyStatus.bind(fastify.jwtAuth)
-    fastify.jwtAuth = { keyStatus: () => [...outer(), ...shared.status()] }
+    const outerRevocation = fastify.jwtAuth.revocationStatus.bind(fastify.jwtAuth)
+    fastify.jwtAuth = {
+      keyStatus: () => [...outer(), ...shared.status()],
+      revocationStatus: () => [...outerRevocation(), ...shared.revocationStatus()]
+    }
   }
 
   fastify.addHook('onRoute', (routeOptions) => {

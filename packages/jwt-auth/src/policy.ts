@@ -6,6 +6,7 @@ import { KeyStore, type RemoteKeySource } from './key-store.js'
 import { fileEntries, jwkEntry, KeyError, secretEntry, type KeyEntry } from './keys.js'
 import { createRemoteSource, type RemoteLogger } from './remote-source.js'
 import { Revocation, RevocationError, type RevocationKind } from './revocation.js'
+import { DEFAULT_REVOCATION_PREFIX, RedisRevocation, type RedisRevocationOptions, type RevocationStatus } from './revocation-redis.js'
 import { ALGORITHMS, policySchema } from './schema.js'
 import { compileExtractor, DEFAULT_TOKEN_SOURCE, parseTokenSource, type Extractor, type TokenSourceSpec } from './token-source.js'
 import { compileTokenChecks, type TokenCheck } from './token-checks.js'
@@ -198,6 +199,8 @@ function notInOnList (list: readonly RequirementEntry[], where: string, spaced: 
 export class SharedResources {
   private readonly stores = new Map<string, KeyStore>()
   private readonly revocations = new Map<string, Revocation>()
+  /** One pair of connections per Redis url + prefix, whatever the files beside it. */
+  private readonly redisStores = new Map<string, RedisRevocation>()
 
   keyStore (id: string, build: () => KeyStore): KeyStore {
     let store = this.stores.get(id)
@@ -211,9 +214,33 @@ export class SharedResources {
     return r
   }
 
-  /** First load of every remote key set (bounded by each source's timeout). */
+  redisRevocation (spec: RedisRevocationOptions, log: ConstructorParameters<typeof RedisRevocation>[1]): RedisRevocation {
+    const id = `${spec.url}\n${spec.prefix ?? DEFAULT_REVOCATION_PREFIX}`
+    let r = this.redisStores.get(id)
+    if (r === undefined) this.redisStores.set(id, (r = new RedisRevocation(spec, log)))
+    return r
+  }
+
+  /** First load of every remote key set and Redis revocation store (bounded by each one's timeout). */
   ready (): Promise<void> {
-    return Promise.all([...this.stores.values()].map((s) => s.start())).then(() => undefined)
+    return Promise.all([
+      ...[...this.stores.values()].map((s) => s.start()),
+      ...[...this.redisStores.values()].map((r) => r.start())
+    ]).then(() => undefined)
+  }
+
+  /** Every revocation file and Redis store, once each (README, "Revocation status"). */
+  revocationStatus (): RevocationStatus[] {
+    const seen = new Set<string>()
+    const out: RevocationStatus[] = []
+    for (const r of this.revocations.values()) {
+      for (const s of r.status()) {
+        const id = `${s.kind}:${s.source}:${s.prefix ?? ''}`
+        if (!seen.has(id)) out.push(s)
+        seen.add(id)
+      }
+    }
+    return out
   }
 
   status (): ReturnType<KeyStore['status']> {
@@ -223,8 +250,10 @@ export class SharedResources {
   close (): void {
     for (const s of this.stores.values()) s.close()
     for (const r of this.revocations.values()) r.close()
+    for (const r of this.redisStores.values()) r.close()
     this.stores.clear()
     this.revocations.clear()
+    this.redisStores.clear()
   }
 }
 
@@ -398,10 +427,12 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
 
   let revocation: Revocation | null = null
   if (policy.revocation !== undefined && Object.keys(policy.revocation).length > 0) {
+    const { redis: redisSpec, ...fileSpecs } = policy.revocation
     const files: Partial<Record<RevocationKind, string>> = {}
-    for (const [kind, file] of Object.entries(policy.revocation)) files[kind as RevocationKind] = resolveFile(file, ctx.baseDir)
+    for (const [kind, file] of Object.entries(fileSpecs)) files[kind as RevocationKind] = resolveFile(file, ctx.baseDir)
     try {
-      revocation = shared.revocation(JSON.stringify(files), () => new Revocation(files, log))
+      const redis = redisSpec === undefined ? undefined : shared.redisRevocation(redisSpec, log)
+      revocation = shared.revocation(JSON.stringify({ files, redis: redisSpec }), () => new Revocation(files, log, { redis }))
     } catch (err) {
       if (!(err instanceof RevocationError)) throw err
       const kind = (Object.keys(files) as RevocationKind[]).find((k) => err.message.includes(files[k] as string)) ?? ''

@@ -1,6 +1,8 @@
 import { readFileSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs'
 import { readFile, stat } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
+import { FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE } from './errors.js'
+import type { RedisRevocation, RevocationStatus } from './revocation-redis.js'
 
 // Revocation lists (nginx `jwt_revocation_list_sub` / `_kid`): a JSON object
 // keyed by the revoked value (the nginx module's format) or an array of values.
@@ -184,10 +186,15 @@ class FileWatch {
   }
 }
 
-/** One list per kind; `lists[kind]` is swapped whole when a file changes, so a check sees one version. */
+/**
+ * One list per kind; `lists[kind]` is swapped whole when a file changes, so a
+ * check sees one version. With a Redis store beside the files, a value revoked
+ * in either is revoked.
+ */
 export class Revocation {
   readonly files: Partial<Record<RevocationKind, string>>
   readonly lists: Partial<Record<RevocationKind, Set<string>>> = {}
+  readonly redis: RedisRevocation | null
   private readonly watches: FileWatch[] = []
 
   /**
@@ -195,8 +202,9 @@ export class Revocation {
    * watches them: `watch: false` loads once; `fsWatch: false` leaves the stat
    * poll alone (what happens where fs.watch is unavailable).
    */
-  constructor (files: Partial<Record<RevocationKind, string>>, log: RevocationLogger = SILENT, opts: { watch?: boolean, fsWatch?: boolean } = {}) {
+  constructor (files: Partial<Record<RevocationKind, string>>, log: RevocationLogger = SILENT, opts: { watch?: boolean, fsWatch?: boolean, redis?: RedisRevocation } = {}) {
     this.files = files
+    this.redis = opts.redis ?? null
     const initial: Array<[RevocationKind, string, string]> = []
     for (const kind of Object.keys(files) as RevocationKind[]) {
       const file = files[kind] as string
@@ -214,16 +222,46 @@ export class Revocation {
     }
   }
 
-  /** True when the token's sub, kid or jti is revoked. */
+  /**
+   * Whether `value` of `kind` is revoked, in the files or in Redis. Throws
+   * FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE while the Redis lists were never
+   * loaded: fail closed. The lookup the verifier's kid binding uses.
+   */
+  isRevoked (kind: RevocationKind, value: string): boolean {
+    if (this.lists[kind]?.has(value) === true) return true
+    if (this.redis === null) return false
+    const hit = this.redis.has(kind, value)
+    if (hit === null) throw new FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE()
+    return hit
+  }
+
+  /** True when the token's sub, kid or jti is revoked; throws as isRevoked does. */
   revoked (header: Record<string, unknown>, payload: Record<string, unknown>): boolean {
+    const redis = this.redis
+    if (redis !== null && redis.lists === null) throw new FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE()
     const { sub, kid, jti } = this.lists
-    if (sub !== undefined && typeof payload.sub === 'string' && sub.has(payload.sub)) return true
-    if (kid !== undefined && typeof header.kid === 'string' && kid.has(header.kid)) return true
-    if (jti !== undefined && typeof payload.jti === 'string' && jti.has(payload.jti)) return true
+    if (typeof payload.sub === 'string' && (sub?.has(payload.sub) === true || redis?.has('sub', payload.sub) === true)) return true
+    if (typeof header.kid === 'string' && (kid?.has(header.kid) === true || redis?.has('kid', header.kid) === true)) return true
+    if (typeof payload.jti === 'string' && (jti?.has(payload.jti) === true || redis?.has('jti', payload.jti) === true)) return true
     return false
   }
 
-  /** Stops watching; the last lists stay as they are. */
+  /** The first load of the Redis lists (bounded); resolves at once without Redis. */
+  start (): Promise<void> {
+    return this.redis === null ? Promise.resolve() : this.redis.start()
+  }
+
+  /** One entry per file, and the Redis store's. */
+  status (): RevocationStatus[] {
+    const out: RevocationStatus[] = []
+    for (const kind of Object.keys(this.files) as RevocationKind[]) {
+      out.push({ source: this.files[kind] as string, kind: 'file', state: 'ok', entries: { [kind]: this.lists[kind]?.size ?? 0 }, lastLoad: null, lastError: null })
+    }
+    if (this.redis !== null) out.push(this.redis.status())
+    return out
+  }
+
+  /** Stops watching; the last lists stay as they are. The Redis store is closed by its owner (it may be shared). */
   close (): void {
     for (const w of this.watches) w.close()
     this.watches.length = 0

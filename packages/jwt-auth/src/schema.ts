@@ -136,9 +136,19 @@ export const policySchema = {
       properties: {
         sub: { type: 'string', minLength: 1 },
         kid: { type: 'string', minLength: 1 },
-        jti: { type: 'string', minLength: 1 }
+        jti: { type: 'string', minLength: 1 },
+        redis: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['url'],
+          properties: {
+            url: { type: 'string', pattern: '^rediss?://', description: 'redis://[user:password@]host:port[/db] (rediss:// for TLS)' },
+            prefix: { type: 'string', description: 'Key and channel prefix (default "fjg:")' }
+          },
+          description: 'Revoked sub, kid and jti values shared by every instance through Redis'
+        }
       },
-      description: 'Revocation list files (jwt_revocation_list_sub / _kid)'
+      description: 'Revocation list files (jwt_revocation_list_sub / _kid / jti) and/or a shared Redis store'
     },
     phase: { enum: ['access', 'preaccess'], description: 'access (preHandler, default) or preaccess (onRequest) (jwt_phase)' },
     optional: { type: 'boolean', description: 'A missing token is fine; a bad one is still 401' },

@@ -78,6 +78,15 @@ export interface RevocationFiles {
   sub?: string
   kid?: string
   jti?: string
+  /** Revoked sub, kid and jti values shared by a fleet through Redis (with the files, if any). */
+  redis?: RevocationRedis
+}
+
+export interface RevocationRedis {
+  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
+  url: string
+  /** Prefix of the sorted sets and of the channel. Default `fjg:`. */
+  prefix?: string
 }
 
 export interface CacheOptions {
