@@ -25,6 +25,10 @@ export const FJG_ERR_TOKEN_CLAIM_TYPE = createError('FJG_ERR_TOKEN_CLAIM_TYPE', 
 export const FJG_ERR_TOKEN_ISSUER = createError('FJG_ERR_TOKEN_ISSUER', 'The token issuer is not allowed', 401)
 export const FJG_ERR_TOKEN_AUDIENCE = createError('FJG_ERR_TOKEN_AUDIENCE', 'The token audience is not allowed', 401)
 export const FJG_ERR_TOKEN_REVOKED = createError('FJG_ERR_TOKEN_REVOKED', 'The token has been revoked', 401)
+// certificateBound (RFC 8705 §3): the token's cnf["x5t#S256"] against this connection's client certificate.
+export const FJG_ERR_TOKEN_NOT_BOUND = createError('FJG_ERR_TOKEN_NOT_BOUND', 'The token is not bound to a client certificate', 401)
+export const FJG_ERR_TOKEN_CERT_MISSING = createError('FJG_ERR_TOKEN_CERT_MISSING', 'The token is bound to a client certificate and none was presented', 401)
+export const FJG_ERR_TOKEN_CERT_MISMATCH = createError('FJG_ERR_TOKEN_CERT_MISMATCH', 'The token is bound to another client certificate', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)

@@ -11,6 +11,7 @@ export {
 } from './policy.js'
 export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
 export { headerValue, readPath } from './claims.js'
+export { peerCertificate, compileBindingCheck, type PeerCertificate, type BindingCheck } from './cert-bound.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
 export {

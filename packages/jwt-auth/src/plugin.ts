@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { compileBindingCheck } from './cert-bound.js'
 import { headerValue, readPath } from './claims.js'
 import {
   FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_MISSING,
@@ -76,6 +77,8 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   const joseHeaders = inRequest ? c.joseHeaders : NONE
   const payloadHeader = inRequest ? c.payloadHeader : null
   const requireFn = c.require
+  // RFC 8705: checked per request on every verified token, cached or not (cert-bound.ts).
+  const checkBinding = compileBindingCheck(c.policy.certificateBound)
   const realmPart = `Bearer realm="${c.realm}"`
   const challenges = new Map<string, string>()
 
@@ -154,6 +157,10 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   }
 
   function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
+    if (checkBinding !== null) {
+      const unbound = checkBinding(request, jwt)
+      if (unbound !== null) return deny(request, reply, unbound, jwt.token, jwt)
+    }
     for (let i = 0; i < claimChecks.length; i++) {
       const r = claimChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
       if (!r.check(jwt.payload)) return deny(request, reply, new FJG_ERR_CLAIM_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
