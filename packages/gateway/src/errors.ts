@@ -20,6 +20,13 @@ export const FJG_ERR_UPSTREAM_UNAVAILABLE = answer('FJG_ERR_UPSTREAM_UNAVAILABLE
 export const FJG_ERR_UPSTREAM_TIMEOUT = answer('FJG_ERR_UPSTREAM_TIMEOUT', 504, 'Gateway Timeout', 'The upstream server did not answer in time')
 /** The route exists, but not for this method. */
 export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'The method is not allowed on this route')
+/**
+ * A `clientCert: "required"` route reached without a verified client
+ * certificate (none, or one the listener's CA did not sign). 403, not 401:
+ * there is no HTTP authentication scheme to challenge with; the client must
+ * reconnect with a certificate.
+ */
+export const FJG_ERR_CLIENT_CERT_REQUIRED = answer('FJG_ERR_CLIENT_CERT_REQUIRED', 403, 'Forbidden', 'A valid client certificate is required')
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

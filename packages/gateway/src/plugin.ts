@@ -5,6 +5,7 @@ import type { Pool } from 'undici'
 import {
   compilePolicy, createHook, mergePolicy, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth'
+import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import { FJG_ERR_METHOD_NOT_ALLOWED, GatewayConfigError } from './errors.js'
 import { compileForwarder } from './forward.js'
 import {
@@ -146,6 +147,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     else for (const m of methodsOf(r.route)) entry.methods.add(m)
   }
 
+  const certHeaders = clientCertHeaderNames(config.routes)
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
@@ -154,7 +156,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, forwarded, pool, refused, allow), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, forwarded, pool, refused, allow, certHeaders), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -171,15 +173,17 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 }
 
 /** One route: its own encapsulated context, hook and proxy (hooks never leak to another route). */
-function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string) {
+function routeContext (r: CompiledRoute, forwarded: readonly string[], pool: Pool, refused: readonly string[], allow: string, certHeaders: readonly string[]) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
+    // Before the token: a request without the certificate the route needs is refused first (client-cert.ts).
+    if (route.clientCert === 'required') instance.addHook('onRequest', requireClientCert)
     // The forwarder writes the claim headers where the proxy builds the upstream
     // request (and strips inbound copies there): the hook need not do it too.
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
-    const fwd = compileForwarder(policy, forwarded)
+    const fwd = withClientCertHeaders(compileForwarder(policy, forwarded), route, certHeaders)
     const replyOptions: Record<string, unknown> = {
       rewriteRequestHeaders: cancelWithClient(fwd.http),
       onError: upstreamErrorHandler(route.upstream, r.prefix),
