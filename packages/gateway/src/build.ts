@@ -24,6 +24,31 @@ function badUrl (err: Error & { code?: string }, _req: unknown, reply: FastifyRe
   reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
 }
 
+/** TLS versions below this are refused (nginx's default ssl_protocols drop TLSv1 and TLSv1.1 too). */
+export const DEFAULT_TLS_MIN_VERSION = 'TLSv1.2'
+
+/**
+ * HTTPS, and HTTP/2 with HTTP/1.1 by ALPN (`allowHTTP1`: clients that do not
+ * offer h2, and WebSocket upgrades, which are HTTP/1.1), from `server.tls` and
+ * its loaded files (`https`: cert, key and ca as PEM). The listener's settings
+ * come from the config, so what was validated is what listens. `server.tls`
+ * with nothing loaded would listen on plain HTTP where HTTPS was meant: refused.
+ */
+function listenerOptions (config: GatewayConfig, https: BuildGatewayOptions['https']): Record<string, unknown> {
+  const tls = config.server?.tls
+  if (tls === undefined && https === undefined) return {}
+  if (tls === undefined) throw new GatewayConfigError(['server.tls: is required with opts.https (it says how the listener treats client certificates)'])
+  if (https === undefined) throw new GatewayConfigError(['server.tls: buildGateway needs the loaded certificate and key as opts.https (the preset\'s start and check load them)'])
+  const options = {
+    ...https,
+    minVersion: tls.minVersion ?? DEFAULT_TLS_MIN_VERSION,
+    // "optional": Node completes the handshake with any certificate, or none;
+    // only one that verified (socket.authorized) counts, per route (client-cert.ts).
+    ...(tls.clientAuth === undefined ? {} : { requestCert: true, rejectUnauthorized: tls.clientAuth === 'required' })
+  }
+  return config.server?.http2 === true ? { http2: true, https: { ...options, allowHTTP1: true } } : { https: options }
+}
+
 /**
  * A Fastify instance serving the config's routes, ready to listen (not
  * listening). A bad config throws a GatewayConfigError listing every problem
@@ -47,7 +72,8 @@ export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOpt
     // one the policy is chosen on); a target that cannot be normalized is left
     // as is and refused by the route's path guard.
     frameworkErrors: opts.fastify?.frameworkErrors ?? badUrl,
-    ...(server.normalizePath === true ? { rewriteUrl: (req: { url?: string }) => normalizeTarget(req.url ?? '') ?? req.url ?? '' } : {})
+    ...(server.normalizePath === true ? { rewriteUrl: (req: { url?: string }) => normalizeTarget(req.url ?? '') ?? req.url ?? '' } : {}),
+    ...listenerOptions(config, opts.https)
   } as FastifyServerOptions)
   app.register(gatewayPlugin, {
     ...config,

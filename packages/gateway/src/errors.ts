@@ -28,6 +28,13 @@ export const FJG_ERR_BODY_TIMEOUT = answer('FJG_ERR_BODY_TIMEOUT', 408, 'Request
 export const FJG_ERR_RATE_LIMITED = answer('FJG_ERR_RATE_LIMITED', 429, 'Too Many Requests', 'Rate limit exceeded')
 /** The rate-limit store (Redis) failed and the route says `onStoreError: "closed"`. */
 export const FJG_ERR_RATE_LIMIT_UNAVAILABLE = answer('FJG_ERR_RATE_LIMIT_UNAVAILABLE', 503, 'Service Unavailable', 'The rate-limit store is unavailable')
+/**
+ * A `clientCert: "required"` route reached without a verified client
+ * certificate (none, or one the listener's CA did not sign). 403, not 401:
+ * there is no HTTP authentication scheme to challenge with; the client must
+ * reconnect with a certificate.
+ */
+export const FJG_ERR_CLIENT_CERT_REQUIRED = answer('FJG_ERR_CLIENT_CERT_REQUIRED', 403, 'Forbidden', 'A valid client certificate is required')
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

@@ -3,9 +3,9 @@ import { gatewayPlugin } from './plugin.js'
 export { gatewayPlugin }
 export default gatewayPlugin
 
-export { buildGateway } from './build.js'
+export { buildGateway, DEFAULT_TLS_MIN_VERSION } from './build.js'
 export {
-  gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS,
+  gatewayConfigSchema, gatewayConfigProblems, CLIENT_CERT_FIELDS, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS,
   DEFAULT_UPSTREAM_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
 } from './schema.js'
 /** For a host app's `rewriteUrl` when the gateway is embedded with `server.normalizePath`. */
@@ -13,9 +13,11 @@ export { normalizeTarget, targetProblem } from './paths.js'
 export { DEFAULT_UPSTREAM_CONNECTIONS, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT } from './upstream.js'
 export {
   GatewayConfigError, FJG_ERR_GATEWAY_CONFIG, FJG_ERR_UPSTREAM_UNAVAILABLE, FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED,
-  FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_BODY_TIMEOUT
+  FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_BODY_TIMEOUT, FJG_ERR_CLIENT_CERT_REQUIRED
 } from './errors.js'
 export { wireValue } from './forward.js'
 export { DURATION_BUCKETS, type GatewayMetrics } from './metrics.js'
 export { READY_RETRY_AFTER } from './ready.js'
-export type { GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod } from './types.js'
+export type {
+  GatewayConfig, RouteConfig, ServerConfig, GatewayPluginOptions, BuildGatewayOptions, HttpMethod, ServerTlsConfig, TlsVersion, ClientCertField
+} from './types.js'

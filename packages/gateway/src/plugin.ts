@@ -5,6 +5,7 @@ import type { Pool } from 'undici'
 import {
   compilePolicy, createHook, mergePolicy, policyProblems, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth'
+import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
@@ -249,6 +250,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   const server: ServerConfig = config.server ?? {}
   const selector = compilePrefixSelector(routes.map((r) => r.prefix), server.caseSensitive === true)
   const limits = new RateLimitStores()
+  const certHeaders = clientCertHeaderNames(config.routes)
   const pools = new Map<string, Pool>()
   for (const r of routes) {
     const origin = new URL(r.route.upstream).origin
@@ -257,7 +259,7 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server, limits }), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server, limits, certHeaders }), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -285,13 +287,16 @@ interface RouteContextOptions {
   selector: PrefixSelector
   server: ServerConfig
   limits: RateLimitStores
+  certHeaders: readonly string[]
 }
 
-function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server, limits }: RouteContextOptions) {
+function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server, limits, certHeaders }: RouteContextOptions) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
     // Before the policy and before routing has any effect: see pathGuard.
     instance.addHook('onRequest', pathGuard(selector, selector.key(r.prefix)))
+    // Before the token: a request without the certificate the route needs is refused first (client-cert.ts).
+    if (route.clientCert === 'required') instance.addHook('onRequest', requireClientCert)
     instance.removeAllContentTypeParsers()
     instance.addContentTypeParser('*', keepBody)
     // The forwarder writes the claim headers where the proxy builds the upstream
@@ -302,7 +307,7 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
     instance.addHook('preHandler', bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT))
 
-    const fwd = compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true })
+    const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
     const replyOptions: Record<string, unknown> = {
       rewriteRequestHeaders: cancelWithClient(fwd.http),
       onError: upstreamErrorHandler(route.upstream, r.prefix),

@@ -22,6 +22,9 @@ export const DEFAULT_REQUEST_TIMEOUT = 300_000
 /** @fastify/http-proxy's default set. */
 export const DEFAULT_METHODS = Object.freeze(['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS'] as const)
 
+/** What `clientCertHeaders` can forward of the verified client certificate. */
+export const CLIENT_CERT_FIELDS = Object.freeze(['subject', 'issuer', 'serial', 'x5t#S256'] as const)
+
 const policyDef = Object.fromEntries(Object.entries(policySchema).filter(([k]) => k !== '$id'))
 
 const jwtOrFalse = {
@@ -80,7 +83,34 @@ const routeSchema = {
       description: `Milliseconds the upstream may take to answer (headers, and between body chunks); default ${DEFAULT_UPSTREAM_TIMEOUT}`
     },
     jwt: { ...jwtOrFalse, description: 'Partial policy merged key by key over the top-level jwt, or false to switch it off' },
-    rateLimit: rateLimitSchema
+    rateLimit: rateLimitSchema,
+    clientCert: {
+      enum: ['required', 'optional'],
+      description: 'With server.tls.clientAuth "optional": "required" answers 403 FJG_ERR_CLIENT_CERT_REQUIRED without a verified client certificate (ssl_verify_client on)'
+    },
+    clientCertHeaders: {
+      type: 'object',
+      description: 'Header name → field of the verified client certificate forwarded to the upstream: "subject" ($ssl_client_s_dn), "issuer" ($ssl_client_i_dn), "serial" ($ssl_client_serial), "x5t#S256" (SHA-256 thumbprint, base64url)',
+      propertyNames: { pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' },
+      additionalProperties: { enum: CLIENT_CERT_FIELDS }
+    }
+  }
+} as const
+
+const tlsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cert', 'key'],
+  description: 'HTTPS listener: PEM files relative to the config folder (ssl_certificate, ssl_certificate_key, ssl_client_certificate)',
+  properties: {
+    cert: { type: 'string', minLength: 1, description: 'PEM certificate (chain) file (ssl_certificate)' },
+    key: { type: 'string', minLength: 1, description: 'PEM private key file (ssl_certificate_key)' },
+    ca: { type: 'string', minLength: 1, description: 'PEM file of the CAs client certificates must chain to (ssl_client_certificate)' },
+    minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], description: 'Lowest TLS version accepted (ssl_protocols); default TLSv1.2' },
+    clientAuth: {
+      enum: ['optional', 'required'],
+      description: 'Client certificates (ssl_verify_client): "required" fails the handshake without a valid one; "optional" asks, and routes decide (clientCert)'
+    }
   }
 } as const
 
@@ -135,6 +165,15 @@ export const gatewayConfigSchema = {
           type: 'integer',
           minimum: 1,
           description: `Milliseconds a client may take to send its whole request (Node requestTimeout); default ${DEFAULT_REQUEST_TIMEOUT}`
+        },
+        tls: tlsSchema,
+        http2: { type: 'boolean', description: 'HTTP/2 over TLS with HTTP/1.1 fallback by ALPN (listen ... ssl http2); needs tls' },
+        redirectHttp: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['port'],
+          description: 'A plain-HTTP listener answering 308 to https:// on the TLS port, same host and path (return 308 https://$host$request_uri)',
+          properties: { port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Port of the plain-HTTP listener' } }
         }
       }
     },
@@ -269,6 +308,37 @@ function schemaProblems (config: unknown): string[] {
   return found.sort((a, b) => (order.get(a.at) ?? order.size) - (order.get(b.at) ?? order.size)).flatMap((f) => f.lines)
 }
 
+/**
+ * What needs a TLS listener, or client certificates, without one: each would
+ * refuse every request (or serve plain HTTP where HTTPS was meant). Fail closed, at start.
+ */
+function tlsProblems (config: unknown): string[] {
+  if (!isObject(config)) return []
+  const server = isObject(config.server) ? config.server : {}
+  const tls = isObject(server.tls) ? server.tls : null
+  const out: string[] = []
+  if (server.http2 === true && tls === null) out.push('server.http2: needs server.tls (HTTP/2 is served over TLS)')
+  if (server.redirectHttp !== undefined && tls === null) out.push('server.redirectHttp: needs server.tls (it redirects to the HTTPS listener)')
+  if (tls !== null && tls.clientAuth !== undefined && tls.ca === undefined) out.push('server.tls.clientAuth: needs server.tls.ca (the CA client certificates are checked against)')
+  if (isObject(server.redirectHttp) && server.redirectHttp.port !== 0 && server.redirectHttp.port === server.port) {
+    out.push(`server.redirectHttp.port: must differ from server.port, got ${String(server.port)}`)
+  }
+  const clientAuth = tls?.clientAuth !== undefined
+  const needsCert = (at: string): void => { out.push(`${at}: needs server.tls.clientAuth (no client certificate is ever asked for)`) }
+  if (!clientAuth) {
+    if (isObject(config.jwt) && config.jwt.certificateBound === true) needsCert('jwt.certificateBound')
+    if (Array.isArray(config.routes)) {
+      config.routes.forEach((r: unknown, i) => {
+        if (!isObject(r)) return
+        if (r.clientCert === 'required') needsCert(`routes[${i}].clientCert`)
+        if (isObject(r.clientCertHeaders) && Object.keys(r.clientCertHeaders).length > 0) needsCert(`routes[${i}].clientCertHeaders`)
+        if (isObject(r.jwt) && r.jwt.certificateBound === true) needsCert(`routes[${i}].jwt.certificateBound`)
+      })
+    }
+  }
+  return out
+}
+
 /** The methods a route takes; GET brings HEAD (Fastify routes HEAD to GET routes). */
 export function methodsOf (route: { methods?: unknown }): Set<string> {
   const set = new Set<string>(Array.isArray(route.methods) ? route.methods as string[] : DEFAULT_METHODS)
@@ -293,6 +363,7 @@ export function normalizePrefix (prefix: string): string {
  */
 export function gatewayConfigProblems (config: unknown): string[] {
   const out = schemaProblems(config)
+  out.push(...tlsProblems(config))
   const routes = isObject(config) ? config.routes : undefined
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.

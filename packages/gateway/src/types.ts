@@ -1,5 +1,7 @@
+import type { SecureServerOptions } from 'node:http2'
 import type { FastifyServerOptions } from 'fastify'
 import type { JwtPolicy } from '@fastify-jwt-gateway/jwt-auth'
+import type { CLIENT_CERT_FIELDS } from './schema.js'
 
 export type HttpMethod = 'DELETE' | 'GET' | 'HEAD' | 'PATCH' | 'POST' | 'PUT' | 'OPTIONS'
 
@@ -36,7 +38,35 @@ export interface ServerConfig {
   readyPath?: string
   /** Prometheus metrics (prom-client); `false` turns them off. Default `/__gateway/metrics`. */
   metricsPath?: string | false
+   * HTTPS listener (nginx `listen ... ssl`, `ssl_certificate`, `ssl_certificate_key`,
+   * `ssl_client_certificate`, `ssl_protocols`, `ssl_verify_client`). Files, read
+   * by the preset (relative to the config's folder); `buildGateway` takes them
+   * loaded, as `opts.https`.
+   */
+  tls?: ServerTlsConfig
+  /** HTTP/2 over TLS, with HTTP/1.1 for clients that do not offer h2 by ALPN (`listen ... ssl http2`). Needs `tls`. */
+  http2?: boolean
+  /** A plain-HTTP listener that only answers 308 to the same host and path on the TLS port (`return 308 https://$host$request_uri`). */
+  redirectHttp?: { port: number }
 }
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3'
+
+export interface ServerTlsConfig {
+  /** PEM certificate (chain) file. */
+  cert: string
+  /** PEM private key file. */
+  key: string
+  /** PEM CA file: the CAs client certificates must chain to. */
+  ca?: string
+  /** Lowest TLS version accepted; default TLSv1.2. */
+  minVersion?: TlsVersion
+  /** `required`: the handshake fails without a valid client certificate; `optional`: asked for, checked per route. Needs `ca`. */
+  clientAuth?: 'optional' | 'required'
+}
+
+/** What `clientCertHeaders` can forward from the verified client certificate. */
+export type ClientCertField = typeof CLIENT_CERT_FIELDS[number]
 
 export interface RouteConfig {
   /** Path prefix the route owns (`/api`); the longest matching prefix wins. */
@@ -72,6 +102,10 @@ export interface RateLimitConfig {
   onStoreError?: 'open' | 'closed'
   /** `"x"` (default): `X-RateLimit-*`; `"draft"`: the IETF draft's `RateLimit-*`. `Retry-After` on 429 either way. */
   headers?: 'x' | 'draft'
+  /** `required`: 403 FJG_ERR_CLIENT_CERT_REQUIRED without a verified client certificate (an `optional` listener). */
+  clientCert?: 'required' | 'optional'
+  /** Header name → field of the verified client certificate (`{ "x-client-dn": "subject" }`); inbound copies are removed on every route. */
+  clientCertHeaders?: Record<string, ClientCertField>
 }
 
 export interface GatewayConfig {
@@ -97,4 +131,11 @@ export interface BuildGatewayOptions {
   fastify?: FastifyServerOptions
   /** See GatewayPluginOptions.aggregateMetrics. */
   aggregateMetrics?: GatewayPluginOptions['aggregateMetrics']
+  /**
+   * The files of `server.tls`, loaded (`cert`, `key`, `ca` as PEM; other
+   * secure-context options pass through): the gateway then listens with TLS,
+   * HTTP/2 too with `server.http2`. `minVersion` and client certificates come
+   * from `server.tls`. Required with `server.tls`, refused without it.
+   */
+  https?: SecureServerOptions
 }

@@ -31,6 +31,10 @@ export const FJG_ERR_TOKEN_ISSUED_AT = createError('FJG_ERR_TOKEN_ISSUED_AT', 'T
 export const FJG_ERR_TOKEN_TOO_OLD = createError('FJG_ERR_TOKEN_TOO_OLD', 'The token was issued more than %s seconds ago', 401)
 // A policy with revocation.redis whose lists were never loaded: fail closed (issue 14).
 export const FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE = createError('FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE', 'The revocation lists are unavailable', 401)
+// certificateBound (RFC 8705 §3): the token's cnf["x5t#S256"] against this connection's client certificate.
+export const FJG_ERR_TOKEN_NOT_BOUND = createError('FJG_ERR_TOKEN_NOT_BOUND', 'The token is not bound to a client certificate', 401)
+export const FJG_ERR_TOKEN_CERT_MISSING = createError('FJG_ERR_TOKEN_CERT_MISSING', 'The token is bound to a client certificate and none was presented', 401)
+export const FJG_ERR_TOKEN_CERT_MISMATCH = createError('FJG_ERR_TOKEN_CERT_MISMATCH', 'The token is bound to another client certificate', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)

@@ -13,6 +13,7 @@ export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from 
 export { headerValue, readPath, splitPath, parsePath, formatPath, DEFAULT_SPACE_DELIMITED_CLAIMS, type Explained } from './claims.js'
 export { explainToken, duration, type Explanation, type ExplainStep } from './explain.js'
 export type { Answer } from './answer.js'
+export { peerCertificate, compileBindingCheck, type PeerCertificate, type BindingCheck } from './cert-bound.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
 export {

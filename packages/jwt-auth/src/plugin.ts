@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { compileAnswer } from './answer.js'
+import { compileBindingCheck } from './cert-bound.js'
 import { headerValue, readPath, type CompiledRequirement, type Segment } from './claims.js'
 import { deniedFacts } from './explain.js'
 import {
@@ -69,7 +70,8 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   const joseHeaders = inRequest ? c.joseHeaders : NONE
   const payloadHeader = inRequest ? c.payloadHeader : null
   const requireFn = c.require
-  const tokenCheck = c.tokenCheck
+import { compileAnswer } from './answer.js'
+import { compileBindingCheck } from './cert-bound.js'
   const answer = compileAnswer(c.realm, c.challengeParams)
 
   /**
@@ -148,6 +150,10 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
       // tokenType, maxAge: per request, cached tokens too (age depends on the clock).
       const err = tokenCheck(jwt.header, jwt.payload, Date.now() / 1000)
       if (err !== null) return deny(request, reply, err, jwt.token, jwt)
+    }
+    if (checkBinding !== null) {
+      const unbound = checkBinding(request, jwt)
+      if (unbound !== null) return deny(request, reply, unbound, jwt.token, jwt)
     }
     for (let i = 0; i < claimChecks.length; i++) {
       const r = claimChecks[i] as CompiledRequirement

@@ -166,6 +166,10 @@ export const policySchema = {
         }
       ]
     },
-    maxTokenSize: { type: 'integer', minimum: 64, description: 'Bytes; longer tokens are refused before decoding (default 16384)' }
+    maxTokenSize: { type: 'integer', minimum: 64, description: 'Bytes; longer tokens are refused before decoding (default 16384)' },
+    certificateBound: {
+      enum: [true, false, 'if-present'],
+      description: 'RFC 8705 certificate-bound tokens: cnf["x5t#S256"] must be the SHA-256 thumbprint of the TLS client certificate; "if-present": tokens without it pass'
+    }
   }
 } as const

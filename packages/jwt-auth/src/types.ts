@@ -130,6 +130,12 @@ export interface JwtPolicy {
   cache?: CacheOptions | false
   /** Tokens longer than this many bytes are refused before decoding. */
   maxTokenSize?: number
+  /**
+   * RFC 8705 §3: `cnf["x5t#S256"]` must equal the SHA-256 thumbprint of the
+   * connection's verified client certificate. `true`: a token without it is
+   * refused; `"if-present"`: only tokens that carry it are held to it.
+   */
+  certificateBound?: boolean | 'if-present'
 }
 
 /** What `request.jwt` holds after a successful check. */
