@@ -21,6 +21,13 @@ export const FJG_ERR_UPSTREAM_TIMEOUT = answer('FJG_ERR_UPSTREAM_TIMEOUT', 504, 
 /** The route exists, but not for this method. */
 export const FJG_ERR_METHOD_NOT_ALLOWED = answer('FJG_ERR_METHOD_NOT_ALLOWED', 405, 'Method Not Allowed', 'The method is not allowed on this route')
 
+/** The request target is not canonical (dot segments, `%2F`, `\\`, `//`, `#`...): refused before routing (paths.ts). */
+export const FJG_ERR_PATH_NOT_CANONICAL = answer('FJG_ERR_PATH_NOT_CANONICAL', 400, 'Bad Request', 'The request path is not canonical')
+/** The auth endpoint (server.authPath) was called from an address not in server.authTrustedProxies. */
+export const FJG_ERR_AUTH_UNTRUSTED = answer('FJG_ERR_AUTH_UNTRUSTED', 403, 'Forbidden', 'The caller may not use the auth endpoint')
+/** The auth endpoint was asked about a path that no route owns. */
+export const FJG_ERR_AUTH_NO_ROUTE = answer('FJG_ERR_AUTH_NO_ROUTE', 404, 'Not Found', 'No route owns the original request path')
+
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 
 /** A config that cannot start: every problem at once, one `path: message` line each. */

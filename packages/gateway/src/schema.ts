@@ -1,5 +1,6 @@
 import Ajv, { type ErrorObject } from 'ajv'
 import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
+import { DEFAULT_AUTH_TRUSTED_PROXIES, trustedProxyProblems } from './auth-endpoint.js'
 
 // The JSON Schema of the whole gateway config: the one description the preset
 // publishes (schema.json) and that gatewayConfigProblems() checks against.
@@ -84,6 +85,16 @@ export const gatewayConfigSchema = {
         trustProxy: {
           description: 'Behind a load balancer (nginx set_real_ip_from / real_ip_header): true, the addresses or CIDRs of the proxies to trust ("10.0.0.0/8,127.0.0.1"), or the number of hops; request.ip, the scheme and the host then come from X-Forwarded-*',
           anyOf: [{ type: 'boolean' }, { type: 'string', minLength: 1 }, { type: 'integer', minimum: 1 }]
+        },
+        authPath: {
+          type: 'string',
+          pattern: '^/[^*?#:]*$',
+          description: 'Auth endpoint for proxies that stay (nginx auth_request, Traefik forwardAuth, Envoy ext_authz), e.g. "/__gateway/auth": judges the original request (X-Original-URI/-Method, X-Forwarded-Uri/-Method, or the path after it) by its route\'s policy and answers 200 with the claim headers, 401 or 403; off by default'
+        },
+        authTrustedProxies: {
+          type: 'array',
+          items: { type: 'string' },
+          description: `Addresses and CIDRs that may call server.authPath (the socket's peer address); default ${DEFAULT_AUTH_TRUSTED_PROXIES.join(', ')}`
         }
       }
     },
@@ -116,6 +127,7 @@ const PHRASES: Record<string, string> = {
   '#/$defs/route/properties/upstream': 'an http(s) URL, "http://host:port" with an optional base path',
   '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
   '#/properties/server/properties/healthPath': 'a path starting with "/"',
+  '#/properties/server/properties/authPath': 'a path starting with "/", without "*", ":", "?" or "#"',
   '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"',
   '#/properties/server/properties/trustProxy': 'true, a list of proxy addresses or CIDRs, or a number of hops'
 }
@@ -240,6 +252,10 @@ export function normalizePrefix (prefix: string): string {
  */
 export function gatewayConfigProblems (config: unknown): string[] {
   const out = schemaProblems(config)
+  const server = isObject(config) && isObject(config.server) ? config.server : undefined
+  if (server !== undefined && Array.isArray(server.authTrustedProxies)) {
+    out.push(...trustedProxyProblems(server.authTrustedProxies))
+  }
   const routes = isObject(config) ? config.routes : undefined
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.

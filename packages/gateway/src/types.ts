@@ -18,6 +18,13 @@ export interface ServerConfig {
    * the host come from the trusted proxies' X-Forwarded-* headers.
    */
   trustProxy?: boolean | string | number
+  /**
+   * The auth endpoint for proxies that stay in front (nginx `auth_request`,
+   * Traefik `forwardAuth`, Envoy `ext_authz`), e.g. `/__gateway/auth`. Off by default.
+   */
+  authPath?: string
+  /** Addresses and CIDRs that may call `authPath` (the socket's peer). Default loopback: 127.0.0.0/8, ::1. */
+  authTrustedProxies?: string[]
 }
 
 export interface RouteConfig {
