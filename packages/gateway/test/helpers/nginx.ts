@@ -11,11 +11,12 @@ interface T { teardown (fn: () => unknown): void }
 
 /** The nginx binary, or an error saying how to get one: a test that needs nginx fails without it, never skips. */
 export function nginxBinary (): string {
-  const r = spawnSync('nginx', ['-v'], { encoding: 'utf8', timeout: 5000 })
-  if (r.error !== undefined || r.status !== 0) {
-    throw new Error('nginx is not on PATH: apt-get install -y nginx (.ci/run installs it when missing)')
+  // Debian puts it in /usr/sbin, which a non-root PATH may lack.
+  for (const bin of ['nginx', '/usr/sbin/nginx']) {
+    const r = spawnSync(bin, ['-v'], { encoding: 'utf8', timeout: 5000 })
+    if (r.error === undefined && r.status === 0) return bin
   }
-  return 'nginx'
+  throw new Error('nginx is not on PATH: apt-get install -y nginx (.ci/run installs it when missing)')
 }
 
 function userLine (): string {
