@@ -36,6 +36,11 @@ export const FJG_ERR_RATE_LIMIT_UNAVAILABLE = answer('FJG_ERR_RATE_LIMIT_UNAVAIL
  */
 export const FJG_ERR_CLIENT_CERT_REQUIRED = answer('FJG_ERR_CLIENT_CERT_REQUIRED', 403, 'Forbidden', 'A valid client certificate is required')
 
+/** The auth endpoint (server.authPath) was called from an address not in server.authTrustedProxies. */
+export const FJG_ERR_AUTH_UNTRUSTED = answer('FJG_ERR_AUTH_UNTRUSTED', 403, 'Forbidden', 'The caller may not use the auth endpoint')
+/** The auth endpoint was asked about a path that no route owns. */
+export const FJG_ERR_AUTH_NO_ROUTE = answer('FJG_ERR_AUTH_NO_ROUTE', 404, 'Not Found', 'No route owns the original request path')
+
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 
 /** A config that cannot start: every problem at once, one `path: message` line each. */

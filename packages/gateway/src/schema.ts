@@ -1,6 +1,7 @@
 import Ajv, { type ErrorObject } from 'ajv'
 import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
 import { selectionPath, targetProblem } from './paths.js'
+import { DEFAULT_AUTH_TRUSTED_PROXIES, trustedProxyProblems } from './auth-endpoint.js'
 
 // The JSON Schema of the whole gateway config: the one description the preset
 // publishes (schema.json) and that gatewayConfigProblems() checks against.
@@ -174,6 +175,16 @@ export const gatewayConfigSchema = {
           required: ['port'],
           description: 'A plain-HTTP listener answering 308 to https:// on the TLS port, same host and path (return 308 https://$host$request_uri)',
           properties: { port: { type: 'integer', minimum: 0, maximum: 65535, description: 'Port of the plain-HTTP listener' } }
+        },
+        authPath: {
+          type: 'string',
+          pattern: '^/[^*?#:]*$',
+          description: 'Auth endpoint for proxies that stay (nginx auth_request, Traefik forwardAuth, Envoy ext_authz), e.g. "/__gateway/auth": judges the original request (X-Original-URI/-Method, X-Forwarded-Uri/-Method, or the path after it) by its route\'s policy and answers 200 with the claim headers, 401 or 403; off by default'
+        },
+        authTrustedProxies: {
+          type: 'array',
+          items: { type: 'string' },
+          description: `Addresses and CIDRs that may call server.authPath (the socket's peer address); default ${DEFAULT_AUTH_TRUSTED_PROXIES.join(', ')}`
         }
       }
     },
@@ -206,6 +217,7 @@ const PHRASES: Record<string, string> = {
   '#/$defs/route/properties/upstream': 'an http(s) URL, "http://host:port" with an optional base path',
   '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
   '#/properties/server/properties/healthPath': 'a path starting with "/"',
+  '#/properties/server/properties/authPath': 'a path starting with "/", without "*", ":", "?" or "#"',
   '#/properties/server/properties/workers': 'a number of workers (at least 1) or "auto"',
   '#/properties/server/properties/trustProxy': 'true, a list of proxy addresses or CIDRs, or a number of hops',
   '#/properties/server/properties/readyPath': 'a path starting with "/"',
@@ -364,6 +376,11 @@ export function normalizePrefix (prefix: string): string {
 export function gatewayConfigProblems (config: unknown): string[] {
   const out = schemaProblems(config)
   out.push(...tlsProblems(config))
+        },
+  const server = isObject(config) && isObject(config.server) ? config.server : undefined
+  if (server !== undefined && Array.isArray(server.authTrustedProxies)) {
+    out.push(...trustedProxyProblems(server.authTrustedProxies))
+  }
   const routes = isObject(config) ? config.routes : undefined
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.

@@ -48,6 +48,12 @@ export interface ServerConfig {
   http2?: boolean
   /** A plain-HTTP listener that only answers 308 to the same host and path on the TLS port (`return 308 https://$host$request_uri`). */
   redirectHttp?: { port: number }
+   * The auth endpoint for proxies that stay in front (nginx `auth_request`,
+   * Traefik `forwardAuth`, Envoy `ext_authz`), e.g. `/__gateway/auth`. Off by default.
+   */
+  authPath?: string
+  /** Addresses and CIDRs that may call `authPath` (the socket's peer). Default loopback: 127.0.0.0/8, ::1. */
+  authTrustedProxies?: string[]
 }
 
 export type TlsVersion = 'TLSv1.2' | 'TLSv1.3'

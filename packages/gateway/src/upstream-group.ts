@@ -1,0 +1,190 @@
+// Upstream groups (issue 12.1): nginx's `upstream {}` block with several
+// servers. Smooth weighted round robin over the servers that are up (nginx's
+// own algorithm, ngx_http_upstream_round_robin.c: every pick adds each
+// server's weight to its current weight, takes the largest, and subtracts
+// the total from it — an even spread, no bursts on the heaviest server).
+// Passive health as nginx: `maxFails` failures within `failTimeout` mark a
+// server down for `failTimeout`; `backup` servers are used only while no
+// primary is up. The HTTP client stays undici's: one Pool per server.
+
+/** nginx `max_fails` default. */
+export const DEFAULT_MAX_FAILS = 1
+/** nginx `fail_timeout` default, in seconds. */
+export const DEFAULT_FAIL_TIMEOUT = 10
+
+export interface UpstreamServerConfig {
+  /** `http(s)://host:port` with an optional base path, as a route's single `upstream`. */
+  url: string
+  /** Relative share of requests among the primaries (or among the backups). Default 1. */
+  weight?: number
+  /** Used only when no primary server is up (nginx `backup`). */
+  backup?: boolean
+  /** Failures within `failTimeout` that mark the server down (nginx `max_fails`); 0 = never. Default 1. */
+  maxFails?: number
+  /** Seconds: the window for `maxFails`, and how long the server stays down (nginx `fail_timeout`). Default 10. */
+  failTimeout?: number
+}
+
+/** A route's `upstream`: one URL, a list of URLs, or a list of server entries. */
+export type UpstreamConfig = string | Array<string | UpstreamServerConfig>
+
+export interface UpstreamServerState {
+  url: string
+  weight: number
+  backup: boolean
+  /** False while marked down after `maxFails` failures. */
+  up: boolean
+  /** Failures counted in the current window. */
+  fails: number
+  /** ms since epoch until which the server is down; 0 when up. */
+  downUntil: number
+  requests: number
+  failures: number
+}
+
+export class UpstreamServer<P = unknown> {
+  readonly url: string
+  readonly weight: number
+  readonly backup: boolean
+  readonly maxFails: number
+  readonly failTimeout: number
+  /** Whatever the forwarder dispatches to (an undici Pool). */
+  readonly pool: P
+  fails = 0
+  windowStart = 0
+  downUntil = 0
+  current = 0
+  requests = 0
+  failures = 0
+
+  constructor (config: UpstreamServerConfig, pool: P) {
+    this.url = config.url
+    this.weight = config.weight ?? 1
+    this.backup = config.backup === true
+    this.maxFails = config.maxFails ?? DEFAULT_MAX_FAILS
+    this.failTimeout = (config.failTimeout ?? DEFAULT_FAIL_TIMEOUT) * 1000
+    this.pool = pool
+  }
+
+  isUp (now: number): boolean {
+    return now >= this.downUntil
+  }
+
+  /** A connect error, refused connection or timeout (nginx counts the same). */
+  fail (now: number): void {
+    this.failures++
+    if (this.maxFails === 0) return
+    if (now - this.windowStart > this.failTimeout) {
+      this.windowStart = now
+      this.fails = 0
+    }
+    this.fails++
+    if (this.fails >= this.maxFails) {
+      this.downUntil = now + this.failTimeout
+      this.fails = 0
+      this.windowStart = now
+    }
+  }
+
+  succeed (): void {
+    this.fails = 0
+    this.downUntil = 0
+  }
+
+  state (now: number): UpstreamServerState {
+    return {
+      url: this.url,
+      weight: this.weight,
+      backup: this.backup,
+      up: this.isUp(now),
+      fails: this.fails,
+      downUntil: this.isUp(now) ? 0 : this.downUntil,
+      requests: this.requests,
+      failures: this.failures
+    }
+  }
+}
+
+/** The entries of a route's `upstream`, as server configs. */
+export function upstreamServers (upstream: UpstreamConfig): UpstreamServerConfig[] {
+  if (typeof upstream === 'string') return [{ url: upstream }]
+  return upstream.map((u) => typeof u === 'string' ? { url: u } : u)
+}
+
+/**
+ * One route's servers. `pick(tried)` gives the next server to try, never one
+ * already tried for this request; null when every server was tried.
+ */
+export class UpstreamGroup<P = unknown> {
+  readonly servers: ReadonlyArray<UpstreamServer<P>>
+  private readonly primaries: ReadonlyArray<UpstreamServer<P>>
+  private readonly backups: ReadonlyArray<UpstreamServer<P>>
+
+  constructor (servers: ReadonlyArray<UpstreamServer<P>>) {
+    this.servers = servers
+    this.primaries = servers.filter((s) => !s.backup)
+    this.backups = servers.filter((s) => s.backup)
+  }
+
+  /** Smooth weighted round robin among `list`'s servers that are up and not yet tried. */
+  private static choose<P> (list: ReadonlyArray<UpstreamServer<P>>, now: number, tried: ReadonlySet<UpstreamServer<P>> | null, upOnly: boolean): UpstreamServer<P> | null {
+    let best: UpstreamServer<P> | null = null
+    let total = 0
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i] as UpstreamServer<P>
+      if ((upOnly && !s.isUp(now)) || (tried !== null && tried.has(s))) continue
+      s.current += s.weight
+      total += s.weight
+      if (best === null || s.current > best.current) best = s
+    }
+    if (best !== null) best.current -= total
+    return best
+  }
+
+  pick (tried: ReadonlySet<UpstreamServer<P>> | null = null, now = Date.now()): UpstreamServer<P> | null {
+    if (this.servers.length === 1) {
+      // One server is never marked out of use (nginx ignores max_fails then): there is no other to try.
+      const only = this.servers[0] as UpstreamServer<P>
+      return tried !== null && tried.has(only) ? null : only
+    }
+    const s = UpstreamGroup.choose(this.primaries, now, tried, true) ??
+      UpstreamGroup.choose(this.backups, now, tried, true) ??
+      // Every server is down: try them anyway, primaries first, rather than
+      // answer 502 without a try (one of them may be back before its
+      // failTimeout ran out).
+      UpstreamGroup.choose(this.primaries, now, tried, false) ??
+      UpstreamGroup.choose(this.backups, now, tried, false)
+    return s
+  }
+
+  state (now = Date.now()): UpstreamServerState[] {
+    return this.servers.map((s) => s.state(now))
+  }
+}
+
+// Which failures are "the server could not be reached" (nginx
+// `proxy_next_upstream error timeout`, before anything was sent): safe to try
+// on the next server whatever the method, since the request never left.
+const CONNECT_FAILURES = new Set([
+  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ENOTFOUND',
+  'UND_ERR_CONNECT_TIMEOUT', 'ETIMEDOUT'
+])
+
+/** Errors after which the request did not reach the server: retried on the next one. */
+export function isConnectFailure (code: string | undefined): boolean {
+  return code !== undefined && CONNECT_FAILURES.has(code)
+}
+
+/** RFC 9110 §9.2.2. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
+
+/**
+ * Whether a failed attempt may go to the next server: a connect failure
+ * always (nothing was sent); a connection closed before the answer only for
+ * an idempotent method without a body (nginx: non-idempotent requests are
+ * not passed on once sent).
+ */
+export function mayRetry (code: string | undefined, method: string, hasBody: boolean): boolean {
+  if (isConnectFailure(code)) return true
+  return (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') && IDEMPOTENT.has(method) && !hasBody
+}
