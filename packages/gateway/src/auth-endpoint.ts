@@ -151,12 +151,18 @@ export function registerAuthEndpoint (fastify: FastifyInstance, opts: AuthEndpoi
     const route = opts.route(canonical.target)
     if (route === null) return send(reply, FJG_ERR_AUTH_NO_ROUTE)
     if (!route.methods.has(original.method)) return send(reply, FJG_ERR_METHOD_NOT_ALLOWED)
-    if (route.hook === null) return reply.code(200).send()
+    if (route.hook === null) {
+      reply.code(200).send()
+      return
+    }
     // A `query:` token source reads the original request's query.
     const q = canonical.target.indexOf('?')
     ;(request as { query: unknown }).query = q === -1 ? {} : parseQuery(canonical.target.slice(q + 1))
     route.hook(request, reply, (err?: Error) => {
-      if (err !== undefined && err !== null) return reply.send(err)
+      if (err !== undefined && err !== null) {
+        reply.send(err)
+        return
+      }
       const out: Record<string, string | string[] | number | undefined> = {}
       route.writeHeaders(request, out)
       for (const name of Object.keys(out)) {

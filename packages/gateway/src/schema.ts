@@ -376,7 +376,6 @@ export function normalizePrefix (prefix: string): string {
 export function gatewayConfigProblems (config: unknown): string[] {
   const out = schemaProblems(config)
   out.push(...tlsProblems(config))
-        },
   const server = isObject(config) && isObject(config.server) ? config.server : undefined
   if (server !== undefined && Array.isArray(server.authTrustedProxies)) {
     out.push(...trustedProxyProblems(server.authTrustedProxies))
@@ -385,7 +384,6 @@ export function gatewayConfigProblems (config: unknown): string[] {
   if (!Array.isArray(routes)) return out
   // What the schema cannot say, on the routes whose fields have the right types.
   const owners = new Map<string, number>()
-  const server = isObject(config) && isObject(config.server) ? config.server : undefined
   const caseSensitive = server?.caseSensitive === true
   const spellings = new Map<string, string>()
   routes.forEach((route: Record<string, unknown>, i) => {

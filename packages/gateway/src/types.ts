@@ -38,6 +38,7 @@ export interface ServerConfig {
   readyPath?: string
   /** Prometheus metrics (prom-client); `false` turns them off. Default `/__gateway/metrics`. */
   metricsPath?: string | false
+  /**
    * HTTPS listener (nginx `listen ... ssl`, `ssl_certificate`, `ssl_certificate_key`,
    * `ssl_client_certificate`, `ssl_protocols`, `ssl_verify_client`). Files, read
    * by the preset (relative to the config's folder); `buildGateway` takes them
@@ -48,6 +49,7 @@ export interface ServerConfig {
   http2?: boolean
   /** A plain-HTTP listener that only answers 308 to the same host and path on the TLS port (`return 308 https://$host$request_uri`). */
   redirectHttp?: { port: number }
+  /**
    * The auth endpoint for proxies that stay in front (nginx `auth_request`,
    * Traefik `forwardAuth`, Envoy `ext_authz`), e.g. `/__gateway/auth`. Off by default.
    */
@@ -91,6 +93,10 @@ export interface RouteConfig {
   jwt?: JwtPolicy | false
   /** Per-caller rate limit (nginx `limit_req` keyed on `$jwt_claim_sub`), checked after the token. */
   rateLimit?: RateLimitConfig
+  /** `required`: 403 FJG_ERR_CLIENT_CERT_REQUIRED without a verified client certificate (an `optional` listener). */
+  clientCert?: 'required' | 'optional'
+  /** Header name → field of the verified client certificate (`{ "x-client-dn": "subject" }`); inbound copies are removed on every route. */
+  clientCertHeaders?: Record<string, ClientCertField>
 }
 
 export interface RateLimitConfig {

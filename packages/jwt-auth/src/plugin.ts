@@ -70,9 +70,10 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   const joseHeaders = inRequest ? c.joseHeaders : NONE
   const payloadHeader = inRequest ? c.payloadHeader : null
   const requireFn = c.require
-import { compileAnswer } from './answer.js'
-import { compileBindingCheck } from './cert-bound.js'
+  const tokenCheck = c.tokenCheck
   const answer = compileAnswer(c.realm, c.challengeParams)
+  // RFC 8705: checked per request on every verified token, cached or not (cert-bound.ts).
+  const checkBinding = compileBindingCheck(c.policy.certificateBound)
 
   /**
    * Anything the verifier throws that is not one of our errors is a bug met on
