@@ -152,19 +152,25 @@ function bodyGuard (bodyTimeout: number) {
       watch()
       return done()
     }
-    const onReadable = (): void => {
+    const stop = (): void => {
       clearTimeout(timer)
       raw.removeListener('readable', onReadable)
+      raw.removeListener('close', stop)
+    }
+    const onReadable = (): void => {
+      stop()
       watch()
       done()
     }
     const timer = setTimeout(() => {
-      raw.removeListener('readable', onReadable)
+      stop()
       request.log.info({ body: { timeout: bodyTimeout } }, 'client body timeout: no body byte')
       reply.header('connection', 'close')
       send(reply, FJG_ERR_BODY_TIMEOUT)
     }, bodyTimeout)
     raw.on('readable', onReadable)
+    // The client left while we waited: nothing to answer, nothing to keep.
+    raw.once('close', stop)
   }
 }
 
@@ -278,7 +284,6 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     // request (and strips inbound copies there): the hook need not do it too.
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
-    instance.addHook('preHandler', bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT))
 
     const fwd = compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true })
     const replyOptions: Record<string, unknown> = {
@@ -298,6 +303,8 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
       upstream: route.upstream,
       ...(route.rewritePrefix === undefined ? {} : { rewritePrefix: route.rewritePrefix }),
       httpMethods: [...r.methods],
+      // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).
+      preHandler: bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT),
       websocket: route.websocket === true,
       undici: pool as any,
       // reply-from's two info lines per request; Fastify's request log stays.
