@@ -10,6 +10,8 @@
 //   fastify-jwt-proxy     the same, the route protected by @fastify/jwt (onRequest jwtVerify)
 //   embedded              our plugin in a plain Fastify app, no proxy
 //   embedded-fastify-jwt  @fastify/jwt in the same plain app
+//   dispatch-proxy        bare node:http + undici Pool.dispatch, raw header arrays,
+//                         body written straight to the response: the Node floor (issue 11)
 
 import Fastify from 'fastify'
 
@@ -40,7 +42,56 @@ async function fastifyJwtHook (request, reply) {
   }
 }
 
+// Hop-by-hop (RFC 9110 §7.6.1) and what the proxy sets itself.
+const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
+
+/** The leanest proxy we can write on Node: what the gateway's forwarding is measured against. */
+async function dispatchProxy (spec) {
+  const { createServer } = await import('node:http')
+  const { Pool } = await import('undici')
+  const origin = new URL(spec.upstream).origin
+  const pool = new Pool(origin, { connections: 128, pipelining: 1 })
+  const server = createServer((req, res) => {
+    const inbound = req.rawHeaders
+    const headers = []
+    for (let i = 0; i < inbound.length; i += 2) {
+      if (!HOP.has(inbound[i].toLowerCase())) headers.push(inbound[i], inbound[i + 1])
+    }
+    const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+    pool.dispatch({ origin, path: req.url, method: req.method, headers, body: hasBody ? req : null }, {
+      onConnect () {},
+      onHeaders (status, raw, resume) {
+        const out = []
+        for (let i = 0; i < raw.length; i += 2) {
+          const k = raw[i].toString('latin1')
+          if (!HOP.has(k.toLowerCase())) out.push(k, raw[i + 1].toString('latin1'))
+        }
+        res.writeHead(status, out)
+        res.on('drain', resume)
+        return true
+      },
+      onData (chunk) { return res.write(chunk) },
+      onComplete () { res.end() },
+      onError () {
+        if (!res.headersSent) res.writeHead(502)
+        res.end()
+      }
+    })
+  })
+  return {
+    server,
+    listen ({ host, port }) { return new Promise((resolve) => server.listen(port, host, resolve)) },
+    async close () {
+      server.closeAllConnections()
+      await new Promise((resolve) => server.close(resolve))
+      await pool.close()
+    }
+  }
+}
+
 const builders = {
+  'dispatch-proxy': dispatchProxy,
+
   async origin () {
     const app = Fastify({ logger: false })
     helloRoutes(app)

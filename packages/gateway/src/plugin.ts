@@ -166,19 +166,25 @@ function bodyGuard (bodyTimeout: number) {
       watch()
       return done()
     }
-    const onReadable = (): void => {
+    const stop = (): void => {
       clearTimeout(timer)
       raw.removeListener('readable', onReadable)
+      raw.removeListener('close', stop)
+    }
+    const onReadable = (): void => {
+      stop()
       watch()
       done()
     }
     const timer = setTimeout(() => {
-      raw.removeListener('readable', onReadable)
+      stop()
       request.log.info({ body: { timeout: bodyTimeout } }, 'client body timeout: no body byte')
       reply.header('connection', 'close')
       send(reply, FJG_ERR_BODY_TIMEOUT)
     }, bodyTimeout)
     raw.on('readable', onReadable)
+    // The client left while we waited: nothing to answer, nothing to keep.
+    raw.once('close', stop)
   }
 }
 
@@ -305,7 +311,6 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     // After the jwt hook, whatever its phase: the limiter's key is a verified claim.
     if (r.rateLimit !== null) await addRateLimit(instance, r.rateLimit, limits)
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
-    instance.addHook('preHandler', bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT))
 
     const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
     const replyOptions: Record<string, unknown> = {
@@ -325,6 +330,8 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
       upstream: route.upstream,
       ...(route.rewritePrefix === undefined ? {} : { rewritePrefix: route.rewritePrefix }),
       httpMethods: [...r.methods],
+      // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).
+      preHandler: bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT),
       websocket: route.websocket === true,
       undici: pool as any,
       // reply-from's two info lines per request; Fastify's request log stays.

@@ -40,7 +40,7 @@ function config (upstream: string, server: GatewayConfig['server'] = {}): Gatewa
 }
 
 const spoof = {
-  x_user_id: 'evil', x_role: 'admin', x_key_id: 'evil', x_jwt_payload: 'evil', 'X_User_Id': 'evil2', my_header: 'kept?'
+  x_user_id: 'evil', x_role: 'admin', x_key_id: 'evil', x_jwt_payload: 'evil', X_User_Id: 'evil2', my_header: 'kept?'
 }
 
 t.test('WSGI upstream: underscore spellings never become HTTP_X_USER_ID / HTTP_X_ROLE (default: all dropped)', async (t) => {

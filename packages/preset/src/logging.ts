@@ -36,23 +36,36 @@ function decode (s: string): string {
   }
 }
 
-/** `url` with token-bearing query values replaced by `[redacted]`. */
+function redactPair (pair: string, names: ReadonlySet<string>): string | null {
+  const eq = pair.indexOf('=')
+  if (eq === -1) return JWS_LIKE.test(decode(pair).replace(/^bearer\s+/i, '')) ? REDACTED : null
+  const name = decode(pair.slice(0, eq))
+  const value = decode(pair.slice(eq + 1))
+  if (!names.has(name) && !JWS_LIKE.test(value.replace(/^bearer\s+/i, ''))) return null
+  return `${pair.slice(0, eq)}=${REDACTED}`
+}
+
+/**
+ * `url` with token-bearing values replaced by `[redacted]`, from the first `?`
+ * or `#` on (issue 10.8): `GET /q#access_token=<jwt>` is refused by the
+ * gateway, but Fastify logs the target before any hook runs, and a fragment
+ * is parameters to whoever wrote it.
+ */
 export function redactUrl (url: string, names: ReadonlySet<string>): string {
   const q = url.indexOf('?')
-  if (q === -1) return url
-  const hash = url.indexOf('#', q)
-  const query = url.slice(q + 1, hash === -1 ? undefined : hash)
+  const h = url.indexOf('#')
+  const start = q === -1 ? h : h === -1 ? q : Math.min(q, h)
+  if (start === -1) return url
   let changed = false
-  const parts = query.split('&').map((pair) => {
-    const eq = pair.indexOf('=')
-    if (eq === -1) return pair
-    const name = decode(pair.slice(0, eq))
-    const value = decode(pair.slice(eq + 1))
-    if (!names.has(name) && !JWS_LIKE.test(value.replace(/^bearer\s+/i, ''))) return pair
+  // Delimiters kept: `&`, and a later `?` or `#` (a fragment after the query, a `?` in a fragment).
+  const parts = url.slice(start + 1).split(/([&?#])/).map((piece, i) => {
+    if (i % 2 === 1 || piece.length === 0) return piece
+    const r = redactPair(piece, names)
+    if (r === null) return piece
     changed = true
-    return `${pair.slice(0, eq)}=${REDACTED}`
+    return r
   })
-  return changed ? `${url.slice(0, q + 1)}${parts.join('&')}${hash === -1 ? '' : url.slice(hash)}` : url
+  return changed ? `${url.slice(0, start + 1)}${parts.join('')}` : url
 }
 
 interface RawRequestLike {
