@@ -16,7 +16,7 @@ const leadsUrl = await leads.listen({ host: '127.0.0.1', port: 0 })
 const app = Fastify()
 app.get('/status', async () => ({ service: 'billing', up: true })) // the service's own route
 
-app.register(gatewayPlugin, {
+await app.register(gatewayPlugin, {
   jwt: { secret, claimsToHeaders: { 'x-user-id': 'sub' } },
   routes: [{ prefix: '/crm', upstream: leadsUrl, rewritePrefix: '/api' }]
 })

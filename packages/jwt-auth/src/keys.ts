@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Algorithm } from './types.js'
+import { isCanonicalBase64url } from './verify.js'
 
 // Key material, parsed once. A key knows which algorithms it may verify: its
 // JWK `alg` pins it to one, otherwise its type decides (an RSA key never
@@ -37,6 +38,16 @@ export interface KeyEntry {
 }
 
 export class KeyError extends Error {}
+
+/**
+ * A private key where a public one belongs. Never skipped: a key set that
+ * publishes private keys is leaked (anyone can sign with them), so the whole
+ * document is refused, from a file and from a URL alike.
+ */
+export class PrivateKeyError extends KeyError {}
+
+/** RFC 7518 §3.2: an HMAC key is at least as long as the hash output. */
+export const HMAC_MIN_BYTES: Readonly<Record<string, number>> = { HS256: 32, HS384: 48, HS512: 64 }
 
 function algorithmsOf (kty: KeyEntry['kty'], key: KeyObject | null, alg: unknown): readonly Algorithm[] {
   let candidates: readonly Algorithm[]
@@ -98,8 +109,31 @@ export function secretEntry (secret: Buffer, kid: string | null, alg: unknown, s
   return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, source, active: true, issuer: null }
 }
 
-// RFC 4648 §5 alphabet, no padding: a JWK's "k" must be canonical too.
-const BASE64URL = /^[A-Za-z0-9_-]*$/
+/**
+ * An HMAC key from a key set (JWK `k`, keyval): RFC 7518 §3.2 enforced. It may
+ * verify only the HS* whose hash output it is at least as long as; shorter
+ * than 32 bytes it verifies nothing and is refused (`"k": "invalid"` once
+ * became a 5-byte key that verified tokens).
+ */
+export function hmacKeyEntry (secret: Buffer, kid: string | null, alg: unknown, source: string): KeyEntry {
+  const entry = secretEntry(secret, kid, alg, source)
+  const fits = entry.algorithms.filter((a) => secret.length >= (HMAC_MIN_BYTES[a] as number))
+  if (fits.length === 0) {
+    const want = typeof alg === 'string' ? alg : 'HS256'
+    throw new KeyError(`an HMAC key of ${secret.length} bytes is shorter than the ${HMAC_MIN_BYTES[want]}-byte hash output of ${want} (RFC 7518 §3.2)`)
+  }
+  entry.algorithms = fits
+  return entry
+}
+
+/** RFC 7515 §2 / RFC 7518 §6: key members are canonical unpadded base64url, one spelling per value. */
+function base64urlMember (j: Record<string, unknown>, name: string): void {
+  const v = j[name]
+  if (v === undefined) return
+  if (typeof v !== 'string' || v.length === 0 || !isCanonicalBase64url(v, 0, v.length)) {
+    throw new KeyError(`"${name}" is not canonical base64url (RFC 7515 §2: no padding, no "+" or "/", zero trailing bits)`)
+  }
+}
 
 /**
  * One JWK → a key entry, or null for a key that is not for signatures
@@ -113,11 +147,13 @@ export function jwkEntry (jwk: unknown, source: string): KeyEntry | null {
   if (j.kid !== undefined && typeof j.kid !== 'string') throw new KeyError('"kid" must be a string')
   const kid = (j.kid as string | undefined) ?? null
   if (j.kty === 'oct') {
-    if (typeof j.k !== 'string' || !BASE64URL.test(j.k)) throw new KeyError('an "oct" JWK needs "k" in base64url')
-    return secretEntry(Buffer.from(j.k, 'base64url'), kid, j.alg, source)
+    if (typeof j.k !== 'string') throw new KeyError('an "oct" JWK needs "k" in base64url')
+    base64urlMember(j, 'k')
+    return hmacKeyEntry(Buffer.from(j.k, 'base64url'), kid, j.alg, source)
   }
   if (j.kty !== 'RSA' && j.kty !== 'EC' && j.kty !== 'OKP') throw new KeyError(`unsupported "kty" ${JSON.stringify(j.kty)}`)
-  if (j.d !== undefined) throw new KeyError('the JWK holds a private key ("d"); give the public key only')
+  if (j.d !== undefined) throw new PrivateKeyError('the JWK holds a private key ("d"); give the public key only')
+  for (const m of ['n', 'e', 'x', 'y']) base64urlMember(j, m)
   let key: KeyObject
   try {
     // Only the public members: Node rejects unknown members in some versions.
@@ -130,17 +166,27 @@ export function jwkEntry (jwk: unknown, source: string): KeyEntry | null {
   return publicEntry(key, kid, j.alg, source)
 }
 
-/** A JWKS document (`{ "keys": [...] }`) → entries; keys that are not for signatures are skipped. */
-export function jwksEntries (doc: unknown, source: string): KeyEntry[] {
-  const keys = (doc as { keys?: unknown })?.keys
-  if (!Array.isArray(keys)) throw new KeyError('a JWKS must be an object with a "keys" array')
+/**
+ * A JWKS document (`{ "keys": [...] }`) → entries. One rule for a file and a
+ * URL (issue 10, point 9): a key that cannot be used (unsupported type or
+ * curve, bad or non-canonical members, a short HMAC key) is skipped and named
+ * in `skipped`, which the caller logs as a coded warning (RFC 7517 §5: ignore
+ * keys that are not understood or out of range), so one new key type at a
+ * provider does not take every token down; a private key refuses the whole
+ * document (PrivateKeyError). Keys not for signatures are left out silently.
+ */
+export function jwksEntries (doc: unknown, source: string, skipped: string[]): KeyEntry[] {
+  const keys = (doc as { keys?: unknown } | null)?.keys
+  if (doc === null || typeof doc !== 'object' || !Array.isArray(keys)) throw new KeyError('a JWKS must be an object with a "keys" array')
   const out: KeyEntry[] = []
   for (let i = 0; i < keys.length; i++) {
     let entry: KeyEntry | null
     try {
       entry = jwkEntry(keys[i], source)
     } catch (err) {
-      throw new KeyError(`keys[${i}]: ${(err as Error).message}`)
+      if (err instanceof PrivateKeyError) throw new PrivateKeyError(`keys[${i}]: ${err.message}`)
+      skipped.push(`keys[${i}]: ${(err as Error).message}`)
+      continue
     }
     if (entry !== null) out.push(entry)
   }
@@ -154,7 +200,7 @@ export function pemEntries (text: string, kid: string | null, source: string): K
   const out: KeyEntry[] = []
   for (const match of text.matchAll(PEM_BLOCK)) {
     const label = match[1] as string
-    if (label.includes('PRIVATE')) throw new KeyError(`the PEM holds a private key (${label}); give the public key or certificate`)
+    if (label.includes('PRIVATE')) throw new PrivateKeyError(`the PEM holds a private key (${label}); give the public key or certificate`)
     let key: KeyObject
     try {
       key = createPublicKey(match[0])
@@ -170,33 +216,40 @@ export function pemEntries (text: string, kid: string | null, source: string): K
 /**
  * A keyval document: `{ "<kid>": "<PEM public key or HMAC secret>" }`, the
  * format of the open-source nginx module's `auth_jwt_key_file ... keyval`.
+ * The same rule as a JWKS: an unusable value is skipped into `skipped`, a
+ * private key refuses the document.
  */
-export function keyvalEntries (doc: Record<string, unknown>, source: string): KeyEntry[] {
+export function keyvalEntries (doc: Record<string, unknown>, source: string, skipped: string[]): KeyEntry[] {
   const out: KeyEntry[] = []
   for (const kid of Object.keys(doc)) {
     const value = doc[kid]
-    if (typeof value !== 'string') throw new KeyError(`"${kid}": a keyval value must be a string (PEM or secret)`)
-    if (value.includes('-----BEGIN')) out.push(...pemEntries(value, kid, source))
-    else out.push(secretEntry(Buffer.from(value, 'utf8'), kid, undefined, source))
+    try {
+      if (typeof value !== 'string') throw new KeyError('a keyval value must be a string (PEM or secret)')
+      if (value.includes('-----BEGIN')) out.push(...pemEntries(value, kid, source))
+      else out.push(hmacKeyEntry(Buffer.from(value, 'utf8'), kid, undefined, source))
+    } catch (err) {
+      if (err instanceof PrivateKeyError) throw new PrivateKeyError(`${JSON.stringify(kid)}: ${err.message}`)
+      skipped.push(`${JSON.stringify(kid)}: ${(err as Error).message}`)
+    }
   }
   return out
 }
 
-/** Any JSON key document: JWKS, a single JWK, or keyval. */
-export function jsonEntries (doc: unknown, source: string): KeyEntry[] {
+/** Any JSON key document: JWKS, a single JWK (refused when bad: there is no set to skip in), or keyval. */
+export function jsonEntries (doc: unknown, source: string, skipped: string[]): KeyEntry[] {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
     throw new KeyError('a key document must be a JSON object (JWK, JWKS or keyval)')
   }
-  if ('keys' in doc) return jwksEntries(doc, source)
+  if ('keys' in doc) return jwksEntries(doc, source, skipped)
   if ('kty' in doc) {
     const entry = jwkEntry(doc, source)
     return entry === null ? [] : [entry]
   }
-  return keyvalEntries(doc as Record<string, unknown>, source)
+  return keyvalEntries(doc as Record<string, unknown>, source, skipped)
 }
 
-/** Reads a key file: JWK, JWKS, keyval JSON, or PEM (public key or certificate). */
-export function fileEntries (file: string): KeyEntry[] {
+/** Reads a key file: JWK, JWKS, keyval JSON, or PEM (public key or certificate). Unusable set members go to `skipped`. */
+export function fileEntries (file: string, skipped: string[]): KeyEntry[] {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -215,7 +268,11 @@ export function fileEntries (file: string): KeyEntry[] {
     const at = /at position (\d+)/.exec((err as Error).message)
     throw new KeyError(`'${file}' is neither PEM nor valid JSON${at === null ? '' : ` (error at position ${at[1]})`}`)
   }
-  const entries = jsonEntries(doc, file)
-  if (entries.length === 0) throw new KeyError(`'${file}' holds no signature key`)
+  const before = skipped.length
+  const entries = jsonEntries(doc, file, skipped)
+  if (entries.length === 0) {
+    const why = skipped.slice(before)
+    throw new KeyError(`'${file}' holds no signature key${why.length > 0 ? ` (skipped: ${why.join('; ')})` : ''}`)
+  }
   return entries
 }

@@ -11,7 +11,7 @@ import {
 import type { KeySourceStatus } from './key-store.js'
 import type { RevocationStatus } from './revocation-redis.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
-import { kCompiled } from './symbols.js'
+import { kCompiled, kCovered, kMissed } from './symbols.js'
 import { cookieValue } from './token-source.js'
 import type { JwtPolicy, VerifiedJwt } from './types.js'
 
@@ -222,6 +222,12 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
 }
 
 let warnedQueryToken = false
+const warnedCodes = new Set<string>()
+function warnOnce (code: string, message: string): void {
+  if (warnedCodes.has(code)) return
+  warnedCodes.add(code)
+  process.emitWarning(message, { type: 'FastifyJwtGatewayWarning', code })
+}
 
 /** Adds the policy's hook to a route, in the phase it asks for. */
 export function attachHook (routeOptions: RouteOptions, compiled: CompiledPolicy): void {
@@ -267,18 +273,78 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
     }
   }
 
-  fastify.addHook('onRoute', (routeOptions) => {
-    const routeJwt = (routeOptions.config as { jwt?: JwtPolicy | false } | undefined)?.jwt
-    if (routeJwt === false) return
-    if (routeJwt === undefined) return attachHook(routeOptions, base)
-    const merged = mergePolicy(options, routeJwt) as JwtPolicy
+  /** The policy of a route (null: `jwt: false`); compile errors name the route. */
+  function routePolicy (routeJwt: JwtPolicy | false | undefined, methods: string, url: string): CompiledPolicy | null {
+    if (routeJwt === false) return null
+    if (routeJwt === undefined) return base
     try {
-      attachHook(routeOptions, compilePolicy(merged, { shared, log, where: 'config.jwt' }))
+      return compilePolicy(mergePolicy(options, routeJwt) as JwtPolicy, { shared, log, where: 'config.jwt' })
     } catch (err) {
-      const methods = ([] as string[]).concat(routeOptions.method).join(',')
-      ;(err as Error).message = `${methods} ${routeOptions.url}: ${(err as Error).message}`
+      ;(err as Error).message = `${methods} ${url}: ${(err as Error).message}`
       throw err
     }
+  }
+
+  fastify.addHook('onRoute', (routeOptions) => {
+    const routeJwt = (routeOptions.config as { jwt?: JwtPolicy | false } | undefined)?.jwt
+    // Marked as seen, so the guard below leaves it to its own hook (or to `jwt: false`).
+    routeOptions.config = { ...routeOptions.config, [kCovered]: true } as typeof routeOptions.config
+    const compiled = routePolicy(routeJwt, ([] as string[]).concat(routeOptions.method).join(','), routeOptions.url)
+    if (compiled !== null) attachHook(routeOptions, compiled)
+  })
+
+  // Issue 10, point 7: `fastify.register(jwtAuth, ...)` without `await`, then
+  // `fastify.get(...)`: the route is added before this plugin has loaded, so
+  // the onRoute hook above never sees it, and it was served with no check. An
+  // instance hook reaches every route of this instance, whenever it was added
+  // (Fastify binds instance hooks to routes at ready), so the guard gives such
+  // a route the policy it would have had: the plugin's, merged with its
+  // `config.jwt`, or none for `jwt: false`. Routes the onRoute hook saw pass
+  // through at the cost of one property read.
+  const missed = new WeakMap<object, CompiledPolicy | null>()
+  const missedHooks = new WeakMap<CompiledPolicy, ReturnType<typeof createHook>>()
+  function policyOfMissed (request: FastifyRequest): CompiledPolicy | null {
+    const config = request.routeOptions.config as ({ jwt?: JwtPolicy | false, [kCovered]?: true } & object) | undefined
+    if (config === undefined || config[kCovered] === true || request.is404) return null
+    let compiled = missed.get(config)
+    if (compiled === undefined) {
+      // Validated on first use: this route could not be seen at registration.
+      // A mistake in it fails this route closed (500, logged), never open.
+      compiled = routePolicy(config.jwt, request.routeOptions.method as string, request.routeOptions.url as string)
+      missed.set(config, compiled)
+      if (compiled !== null) {
+        warnOnce('FJG_WARN_ROUTE_BEFORE_PLUGIN', `${request.routeOptions.method as string} ${request.routeOptions.url as string} was added before the jwt-auth plugin loaded (register it with await): ` +
+          'it gets the policy it would have had, but its config.jwt is only validated on its first request')
+      }
+    }
+    return compiled
+  }
+  function hookOf (compiled: CompiledPolicy): ReturnType<typeof createHook> {
+    let hook = missedHooks.get(compiled)
+    if (hook === undefined) missedHooks.set(compiled, (hook = createHook(compiled)))
+    return hook
+  }
+  // onRequest decides (one read of routeOptions per request); a policy of the
+  // access phase is left on the request for preHandler, after body parsing.
+  if (!fastify.hasRequestDecorator(kMissed as unknown as string)) fastify.decorateRequest(kMissed as unknown as string, null)
+  fastify.addHook('onRequest', function jwtAuthGuard (request, reply, done) {
+    let compiled: CompiledPolicy | null
+    try {
+      compiled = policyOfMissed(request)
+    } catch (err) {
+      request.log.error({ err }, 'jwt: the policy of a route added before the plugin loaded is invalid; denying')
+      reply.code(500).send({ statusCode: 500, error: 'Internal Server Error', code: (err as FjgError).code, message: 'The route\'s jwt policy is invalid' })
+      return
+    }
+    if (compiled === null) return done()
+    if (compiled.phase === 'preaccess') return hookOf(compiled)(request, reply, done)
+    ;(request as unknown as Record<symbol, CompiledPolicy | null>)[kMissed] = compiled
+    done()
+  })
+  fastify.addHook('preHandler', function jwtAuthGuardAccess (request, reply, done) {
+    const compiled = (request as unknown as Record<symbol, CompiledPolicy | null>)[kMissed]
+    if (compiled === null || compiled === undefined) return done()
+    hookOf(compiled)(request, reply, done)
   })
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.

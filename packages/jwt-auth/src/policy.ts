@@ -295,6 +295,11 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     try {
       const bytes = typeof s === 'string' ? Buffer.from(s, 'utf8') : Buffer.from(s.base64, 'base64')
       const entry = secretEntry(bytes, null, undefined, 'secret')
+      if (bytes.length < 32) {
+        // RFC 7518 §3.2: at least the hash output (32 bytes for HS256). Legal
+        // here for compatibility (jwt_secret takes any string), so a warning.
+        warnOnce('FJG_WARN_HMAC_KEY_SHORT', `"secret" is ${bytes.length} bytes, shorter than the 32-byte hash output of HS256 (RFC 7518 §3.2): use at least 32 random bytes`)
+      }
       if (typeof s !== 'string' && s.issuer !== undefined) entry.issuer = s.issuer
       local.push(entry)
     } catch (err) {
@@ -319,7 +324,11 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     }
     try {
       if (kind === 'file') {
-        local.push(...bind(fileEntries(resolveFile((source as { file: string }).file, ctx.baseDir))))
+        const path = resolveFile((source as { file: string }).file, ctx.baseDir)
+        const skipped: string[] = []
+        local.push(...bind(fileEntries(path, skipped)))
+        // The rule of a key set from a URL (keys.ts jwksEntries): skipped, with a coded warning.
+        if (skipped.length > 0) log.warn({ jwks: { source: path, skipped, code: 'FJG_WARN_KEY_SKIPPED' } }, 'jwt: keys skipped in the key set')
       } else if (kind === 'jwk') {
         const entry = jwkEntry((source as { jwk: unknown }).jwk, `${here}.jwk`)
         if (entry === null) throw new KeyError('the JWK is not a signature key (use/key_ops)')

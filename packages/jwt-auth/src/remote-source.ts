@@ -1,5 +1,5 @@
 import type { KeySourceStatus, RemoteKeySource } from './key-store.js'
-import { jsonEntries, jwkEntry, KeyError, type KeyEntry } from './keys.js'
+import { jsonEntries, jwksEntries, KeyError, type KeyEntry } from './keys.js'
 import { describeFetchError, FetchError, fetchJson } from './remote-fetch.js'
 
 // Remote key sets: `{ jwks: url }`, `{ keyval: url }`, `{ issuer: url }`.
@@ -78,24 +78,6 @@ const NO_KEYS: readonly KeyEntry[] = []
 /** A URL fit for logs: no credentials, no query (it may carry an API key). */
 export function redactUrl (url: URL): string {
   return `${url.origin}${url.pathname}${url.search === '' ? '' : '?…'}`
-}
-
-/** Keys of a JWKS; one bad key is skipped with a reason, not the end of the whole set. */
-function parseJwks (doc: unknown, source: string, skipped: string[]): KeyEntry[] {
-  const keys = (doc as { keys?: unknown } | null)?.keys
-  if (doc === null || typeof doc !== 'object' || !Array.isArray(keys)) throw new KeyError('a JWKS must be an object with a "keys" array')
-  const out: KeyEntry[] = []
-  for (let i = 0; i < keys.length; i++) {
-    try {
-      // null: `use: "enc"` or key_ops without "verify" — not a signature key, ignored.
-      const entry = jwkEntry(keys[i], source)
-      if (entry !== null) out.push(entry)
-    } catch (err) {
-      // A provider may publish a key type we do not verify with (secp256k1, x5c only...).
-      skipped.push(`keys[${i}]: ${(err as Error).message}`)
-    }
-  }
-  return out
 }
 
 /** Same key material, kid and algorithms: the old entry object is kept, so its verifier and cached tokens live on. */
@@ -272,7 +254,8 @@ export class RemoteSource implements RemoteKeySource {
         throw err
       }
       const skipped: string[] = []
-      const entries = this.kind === 'keyval' ? jsonEntries(fetched.doc, this.name) : parseJwks(fetched.doc, this.name, skipped)
+      // The same rule as a key file (keys.ts): unusable keys skipped, a private key refuses the document.
+      const entries = this.kind === 'keyval' ? jsonEntries(fetched.doc, this.name, skipped) : jwksEntries(fetched.doc, this.name, skipped)
       if (entries.length === 0) {
         // An empty set would refuse every token: far more often a broken
         // answer than a provider revoking everything. Keep the last good set.
@@ -360,7 +343,7 @@ export class RemoteSource implements RemoteKeySource {
       this.log.info({
         jwks: { source: this.name, kids: next.map((e) => e.kid), added, removed: previous.size, ttl: ttl / 1000 }
       }, recovered ? 'jwt: key set loaded after a failure' : 'jwt: key set loaded')
-      if (skipped.length > 0) this.log.warn({ jwks: { source: this.name, skipped } }, 'jwt: keys skipped in the key set')
+      if (skipped.length > 0) this.log.warn({ jwks: { source: this.name, skipped, code: 'FJG_WARN_KEY_SKIPPED' } }, 'jwt: keys skipped in the key set')
       this.emit()
     } else if (recovered) {
       this.log.info({ jwks: { source: this.name } }, 'jwt: key set fetched again after a failure')

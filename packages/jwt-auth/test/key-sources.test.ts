@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import jwtAuth, { type JwtPolicy } from '../src/index.js'
 import { generateKeySet, sign, writeKeyFiles, type Alg, type TestKey } from './helpers/keys.js'
-import { denied, get, registerError } from './helpers/app.js'
+import { denied, get, loggedApp, registerError } from './helpers/app.js'
 
 /** The type of a subtest's `t` (tap does not export it under a short name). */
 type T = Parameters<Parameters<typeof t.test>[0]>[0]
@@ -147,17 +147,25 @@ t.test('key option errors at registration: FJG_ERR_OPTION_INVALID naming the opt
     const pemless = file('nothing.pem', '-----BEGIN PUBLIC KEY-----\nnot base64 at all\n')
     await refused(t, { keys: [{ file: pemless }] }, 'keys[0].file: no PEM block found')
     const keyvalNumber = file('keyval-number.json', { 'kid-1': 42 })
-    await refused(t, { keys: [{ file: keyvalNumber }] }, 'keys[0].file: "kid-1": a keyval value must be a string (PEM or secret)')
+    // A keyval value that is no key is skipped (issue 10, point 9); with nothing left, the file is refused.
+    await refused(t, { keys: [{ file: keyvalNumber }] }, `keys[0].file: '${keyvalNumber}' holds no signature key (skipped: "kid-1": a keyval value must be a string (PEM or secret))`)
   })
 
-  t.test('a JWKS with a bad key fails as a whole, naming the key', async (t) => {
+  // Issue 10, point 9 (deliberate change): a bad key in a JWKS file is skipped
+  // with a coded warning, as from a URL; a set left with no key is refused.
+  t.test('a JWKS file with a bad key: the key is skipped with a coded warning, a set of bad keys is refused', async (t) => {
     const jwks = file('bad-member.jwks.json', { keys: [jwkOf(keys.p256), { kty: 'EC', crv: 'P-256', x: 'AAAA', y: 'BBBB', kid: 'broken' }] })
-    await refused(t, { keys: [{ file: jwks }] }, 'keys[0].file: keys[1]: cannot import the EC JWK: Invalid JWK EC key')
+    const { app, logs } = await loggedApp(t, { keys: [{ file: jwks }] }, [])
+    const res = await app.inject({ url: '/', headers: { authorization: `Bearer ${sign(keys.p256, 'ES256')}` } })
+    t.equal(res.statusCode, 200, 'the good key loads')
+    t.same(logs.filter((l) => l.msg === 'jwt: keys skipped in the key set').map((l) => l.jwks),
+      [{ source: jwks, skipped: ['keys[1]: cannot import the EC JWK: Invalid JWK EC key'], code: 'FJG_WARN_KEY_SKIPPED' }])
     const noKty = file('no-kty.jwks.json', { keys: [{ kid: 'x', n: 'AQAB' }] })
-    await refused(t, { keys: [{ file: noKty }] }, 'keys[0].file: keys[0]: unsupported "kty" undefined')
+    await refused(t, { keys: [{ file: noKty }] }, `keys[0].file: '${noKty}' holds no signature key (skipped: keys[0]: unsupported "kty" undefined)`)
     const octSecret = 'Yh3+Kp9/Lw2=Vn5'
     const badOct = file('bad-oct.jwks.json', { keys: [{ kty: 'oct', k: octSecret }] })
-    await refused(t, { keys: [{ file: badOct }] }, 'keys[0].file: keys[0]: an "oct" JWK needs "k" in base64url', [octSecret])
+    await refused(t, { keys: [{ file: badOct }] },
+      `keys[0].file: '${badOct}' holds no signature key (skipped: keys[0]: "k" is not canonical base64url (RFC 7515 §2: no padding, no "+" or "/", zero trailing bits))`, [octSecret])
   })
 
   t.test('private keys are refused: PEM, JWK, in a JWKS, in keyval', async (t) => {
@@ -178,7 +186,7 @@ t.test('key option errors at registration: FJG_ERR_OPTION_INVALID naming the opt
     const privSet = file('private.jwks.json', { keys: [jwkOf(keys.p384), keys.p521.privateKey!.export({ format: 'jwk' })] })
     await refused(t, { keys: [{ file: privSet }] }, 'keys[0].file: keys[1]: the JWK holds a private key ("d"); give the public key only')
     const privKeyval = file('private-keyval.json', { k1: pkcs8(keys.p256) })
-    await refused(t, { keys: [{ file: privKeyval }] }, 'keys[0].file: the PEM holds a private key (PRIVATE KEY); give the public key or certificate')
+    await refused(t, { keys: [{ file: privKeyval }] }, 'keys[0].file: "k1": the PEM holds a private key (PRIVATE KEY); give the public key or certificate')
   })
 
   t.test('a key that is not for signatures', async (t) => {
