@@ -15,11 +15,13 @@ export function version (): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version
 }
 
-function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | undefined> {
+function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | string[] | undefined> {
   // `pnpm start -- --config x` may hand the separator through: it means nothing here.
   if (args[0] === '--') args = args.slice(1)
   try {
-    return parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: false, strict: true }).values
+    // Only `explain` takes a positional (the token, or "-").
+    const parsed = parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: command === 'explain', strict: true })
+    return command === 'explain' ? { ...parsed.values, positionals: parsed.positionals } : parsed.values
   } catch (err) {
     // parseArgs says what is wrong ("Unknown option '--prot'"); add where to look.
     throw new UserError(FJG_ERR_CLI_USAGE, `${(err as Error).message}\nRun \`fastify-jwt-gateway ${command} --help\` for usage.`)
@@ -42,13 +44,22 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     throw new UserError(FJG_ERR_CLI_USAGE, `unknown command '${first}'\nRun \`fastify-jwt-gateway --help\` for the commands.`)
   }
   const command = first as keyof typeof COMMANDS
-  const values = parse(command, rest)
+  let values: ReturnType<typeof parse>
+  try {
+    values = parse(command, rest)
+  } catch (err) {
+    // explain keeps 1 for "refused": its usage errors exit 2.
+    if (command !== 'explain' || !(err instanceof UserError)) throw err
+    io.stderr.write(`fastify-jwt-gateway: ${err.message}\n`)
+    return 2
+  }
   if (values.help === true) {
     io.stdout.write(commandHelp(COMMANDS[command]))
     return 0
   }
   // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
   if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
+  if (command === 'explain') return (await import('./explain.js')).explainCommand(values as { config?: string, route?: string, positionals: string[] }, io.stdout, io.stderr)
   return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
 }
 
