@@ -54,13 +54,15 @@ async function readToken (opts: ExplainOptions): Promise<string> {
   } else {
     const stdin = opts.stdin ?? process.stdin
     if (given === undefined && stdin.isTTY === true) throw new UserError(FJG_ERR_CLI_USAGE, 'explain needs a token: as an argument, or "-" and the token on stdin')
-    raw = given === '-' && stdin === process.stdin ? readFileSync(0, 'utf8') : await new Promise<string>((resolve, reject) => {
-      let s = ''
-      stdin.setEncoding('utf8')
-      stdin.on('data', (d: string) => { s += d })
-      stdin.on('end', () => resolve(s))
-      stdin.on('error', reject)
-    })
+    raw = given === '-' && stdin === process.stdin
+      ? readFileSync(0, 'utf8')
+      : await new Promise<string>((resolve, reject) => {
+        let s = ''
+        stdin.setEncoding('utf8')
+        stdin.on('data', (d: string) => { s += d })
+        stdin.on('end', () => resolve(s))
+        stdin.on('error', reject)
+      })
   }
   let token = raw.trim()
   // A pasted header value: the scheme is not part of the token.
