@@ -11,21 +11,22 @@ import type { JsonValue, VerifiedJwt } from './types.js'
 
 type Obj = Record<string, JsonValue>
 
-/** `3 h 12 min`, `45 s`, `2 d 4 h`: the two largest units. */
+/** `3 h 12 min`, `1 h 0 min`, `45 s`, `2 d 4 h`: the largest unit and the next one. */
 export function duration (seconds: number): string {
   let s = Math.round(Math.abs(seconds))
+  const units = [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]] as const
+  let i = 0
+  while (i < units.length - 1 && s < (units[i] as readonly [string, number])[1]) i++
   const parts: string[] = []
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]] as const) {
-    if (s >= size || (unit === 's' && parts.length === 0)) {
-      parts.push(`${Math.floor(s / size)} ${unit}`)
-      s %= size
-    }
-    if (parts.length === 2) break
+  for (let j = i; j < Math.min(i + 2, units.length); j++) {
+    const [unit, size] = units[j] as readonly [string, number]
+    parts.push(`${Math.floor(s / size)} ${unit}`)
+    s %= size
   }
   return parts.join(' ')
 }
 
-/** `2026-12-01T19:00:00Z (expired 3 h 12 min ago)`; `verb` names the event. */
+/** `2026-12-01T19:00:00Z (expired 3 h 12 min ago)`; `past` / `future` name the event. */
 export function when (t: JsonValue | undefined, nowSec: number, past: string, future: string): string {
   if (typeof t !== 'number' || !Number.isFinite(t)) return shown(t)
   const date = Math.abs(t) < 8.64e12 ? new Date(t * 1000).toISOString().replace('.000Z', 'Z') : String(t)

@@ -15,11 +15,13 @@ export function version (): string {
   return (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version
 }
 
-function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | undefined> {
+function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, string | boolean | string[] | undefined> {
   // `pnpm start -- --config x` may hand the separator through: it means nothing here.
   if (args[0] === '--') args = args.slice(1)
   try {
-    const parsed = parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: command === 'convert', strict: true })
+    // `convert` takes the nginx.conf file, `explain` the token (or "-").
+    const parsed = parseArgs({ args, options: parseArgsOptions(COMMANDS[command].options), allowPositionals: command === 'convert' || command === 'explain', strict: true })
+    if (command === 'explain') return { ...parsed.values, positionals: parsed.positionals }
     if (parsed.positionals.length > 1) throw new Error(`one file expected, got ${parsed.positionals.length}`)
     return { ...parsed.values, ...(parsed.positionals.length === 1 ? { file: parsed.positionals[0] } : {}) }
   } catch (err) {
@@ -44,7 +46,15 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     throw new UserError(FJG_ERR_CLI_USAGE, `unknown command '${first}'\nRun \`fastify-jwt-gateway --help\` for the commands.`)
   }
   const command = first as keyof typeof COMMANDS
-  const values = parse(command, rest)
+  let values: ReturnType<typeof parse>
+  try {
+    values = parse(command, rest)
+  } catch (err) {
+    // explain keeps 1 for "refused": its usage errors exit 2.
+    if (command !== 'explain' || !(err instanceof UserError)) throw err
+    io.stderr.write(`fastify-jwt-gateway: ${err.message}\n`)
+    return 2
+  }
   if (values.help === true) {
     io.stdout.write(commandHelp(COMMANDS[command]))
     return 0
@@ -53,6 +63,7 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
   if (command === 'token') return (await import('./token.js')).tokenCommand(values as import('./token.js').TokenOptions, io.stdout)
   if (command === 'convert') return (await import('./convert.js')).convertCommand(values as { file?: string, out?: string }, io)
   if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
+  if (command === 'explain') return (await import('./explain.js')).explainCommand(values as { config?: string, route?: string, positionals: string[] }, io.stdout, io.stderr)
   return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
 }
 

@@ -20,7 +20,7 @@ export interface CommandSpec {
 
 const help: OptionSpec = { name: 'help', short: 'h', description: 'Show this help' }
 
-export const COMMANDS: Record<'start' | 'check' | 'token' | 'convert', CommandSpec> = {
+export const COMMANDS: Record<'start' | 'check' | 'explain' | 'token' | 'convert', CommandSpec> = {
   start: {
     name: 'start',
     usage: 'fastify-jwt-gateway start [--config <file>] [--host <host>] [--port <port>]',
@@ -100,6 +100,26 @@ export const COMMANDS: Record<'start' | 'check' | 'token' | 'convert', CommandSp
     ],
     examples: [
       'fastify-jwt-gateway convert /etc/nginx/nginx.conf --out gateway.json && fastify-jwt-gateway check -c gateway.json'
+      ]
+    },
+  explain: {
+    name: 'explain',
+    usage: 'fastify-jwt-gateway explain --config <file> [--route <path>] [<token> | -]',
+    summary: 'Say why the gateway would accept or refuse a token',
+    description: [
+      'Decodes the token (header and payload; never the signature), picks the route that serves',
+      '<path> (default: the first route with a policy), runs every check of its policy and prints',
+      'each with the values it saw, then the answer the gateway would give. With "-" or no token,',
+      'reads it from stdin (keeps it out of shell history). Remote key sets are fetched as at start.',
+      'Exit 0: accepted; 1: refused; 2: usage or config error.'
+    ].join('\n'),
+    options: [
+      { name: 'config', short: 'c', value: 'file', description: 'Config file (default: ./gateway.json)' },
+      { name: 'route', short: 'r', value: 'path', description: 'Request path whose route to use, e.g. /api/orders' },
+      help
+    ],
+    examples: [
+      'pbpaste | fastify-jwt-gateway explain --config gateway.json --route /api/orders -'
     ]
   }
 }
