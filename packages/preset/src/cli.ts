@@ -48,8 +48,9 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     return 0
   }
   // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
-  if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
-  return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
+  if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string, strict?: boolean }, io.stdout)
+  if (command === 'reload') return (await import('./pid-file.js')).reloadCommand(values as { 'pid-file'?: string }, io.stdout)
+  return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string, 'pid-file'?: string })
 }
 
 /**
