@@ -29,9 +29,9 @@ function loop (url: string): { count: () => number, stop: () => Promise<{ status
   const statuses = new Map<number, number>()
   const errors: string[] = []
   let total = 0
-  let running = true
+  const state = { running: true }
   const worker = async (a: Agent | false): Promise<void> => {
-    while (running) {
+    while (state.running) {
       try {
         const r = await get(url, a)
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
@@ -45,7 +45,7 @@ function loop (url: string): { count: () => number, stop: () => Promise<{ status
   return {
     count: () => total,
     stop: async () => {
-      running = false
+      state.running = false
       await Promise.all(workers)
       agent.destroy()
       return { statuses, errors, total }
@@ -60,7 +60,7 @@ t.test('SIGHUP with a changed config: the new route appears, the old one keeps a
   const up = await upstream(t)
   const file = join(dir, 'gateway.json')
   writeJson(file, { server: { port: 0, logLevel: 'info' }, jwt: false, routes: [{ prefix: '/api', upstream: up, rewritePrefix: '/api' }] })
-  const gw = await startCli(t, ['start', '--config', file])
+  const gw = await startCli(t, ['start', '--config', file], { timeout: 30_000 })
   t.equal((await get(`${gw.url}/new/x`)).status, 404, 'no /new route yet')
 
   const traffic = loop(`${gw.url}/api/steady`)
@@ -95,7 +95,7 @@ t.test('SIGHUP with an invalid config: every problem logged, the old config keep
   const up = await upstream(t)
   const file = join(dir, 'gateway.json')
   writeJson(file, { server: { port: 0 }, jwt: false, routes: [{ prefix: '/api', upstream: up, rewritePrefix: '/api' }] })
-  const gw = await startCli(t, ['start', '--config', file])
+  const gw = await startCli(t, ['start', '--config', file], { timeout: 30_000 })
   writeJson(file, { server: { port: 0, prot: 1 }, jwt: { keys: [{ file: 'missing.pem' }] }, routes: [{ prefix: '/api', upstream: 'ftp://x' }] })
   const traffic = loop(`${gw.url}/api/steady`)
   gw.child.kill('SIGHUP')
