@@ -1,7 +1,7 @@
 import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
-import { resolveConfigFile } from './start.js'
-import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { keyWarnings, resolveConfigFile } from './start.js'
+import { FJG_ERR_CHECK_STRICT, FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 
 interface Status { source: string, kids: Array<string | null>, lastError: string | null }
 
@@ -9,32 +9,33 @@ export interface CheckResult {
   file: string
   routes: number
   keySources: Status[]
-  /** Remote key sources that could not be loaded: reported, not fatal (they may be reachable from the server). */
+  /** Remote key sources that could not be loaded: reported, not fatal (they may be reachable from the server); fatal with --strict. */
   warnings: string[]
 }
 
-/** Every step of `start` short of listening. Throws a UserError naming every problem. */
+/** Every step of `start` short of listening (the same steps a reload runs). Throws a UserError naming every problem. */
 export async function check (file: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
   const loaded = loadConfig(file, env)
+  // Building makes the first fetch of remote key sets, bounded by their timeout.
   const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
   try {
-    // onReady makes the first fetch of remote key sets, bounded by their timeout.
-    await app.ready()
     const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
-    const warnings = keySources
-      .filter((s) => s.lastError !== null)
-      .map((s) => `${s.source}: ${s.lastError}`)
-    return { file, routes: loaded.config.routes.length, keySources, warnings }
+    return { file, routes: loaded.config.routes.length, keySources, warnings: keyWarnings(app) }
   } finally {
     await app.close()
   }
 }
 
-export async function checkCommand (values: { config?: string }, out: NodeJS.WritableStream): Promise<number> {
+export async function checkCommand (values: { config?: string, strict?: boolean }, out: NodeJS.WritableStream): Promise<number> {
   const file = resolveConfigFile(values.config)
   if (file === null) throw new UserError(FJG_ERR_CLI_USAGE, 'check needs a config: --config <file> (no ./gateway.json here)')
   const result = await check(file)
   for (const w of result.warnings) out.write(`warning: ${w}\n`)
+  if (values.strict === true && result.warnings.length > 0) {
+    // A warning of check is a key source no token can pass today: an unreachable
+    // endpoint, or an issuer whose discovery document names another issuer.
+    throw new UserError(FJG_ERR_CHECK_STRICT, `${file}: ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}, refused by --strict`, result.warnings)
+  }
   out.write(`${file}: configuration OK (${result.routes} route${result.routes === 1 ? '' : 's'}, ${result.keySources.length} key source${result.keySources.length === 1 ? '' : 's'})\n`)
   return 0
 }

@@ -62,9 +62,10 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
   // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
   if (command === 'token') return (await import('./token.js')).tokenCommand(values as import('./token.js').TokenOptions, io.stdout)
   if (command === 'convert') return (await import('./convert.js')).convertCommand(values as { file?: string, out?: string }, io)
-  if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
+  if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string, strict?: boolean }, io.stdout)
   if (command === 'explain') return (await import('./explain.js')).explainCommand(values as { config?: string, route?: string, positionals: string[] }, io.stdout, io.stderr)
-  return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
+  if (command === 'reload') return (await import('./pid-file.js')).reloadCommand(values as { 'pid-file'?: string }, io.stdout)
+  return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string, 'pid-file'?: string })
 }
 
 /**

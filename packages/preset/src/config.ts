@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { jsonPath } from '@fastify-jwt-gateway/jwt-auth'
 import { findJsonSyntaxError } from './json-text.js'
@@ -137,12 +137,65 @@ export function resolveConfigPaths (config: GatewayConfig, baseDir: string): Gat
   return out
 }
 
-/** read → env → validate → resolve paths. Throws a UserError naming every problem. */
+/**
+ * Key and revocation files named by the config that cannot be read, as
+ * `path: cannot read 'file': CODE` (jwt-auth's words). Only used when the
+ * schema refuses the config: then nothing is built, and without this the file
+ * problems would only show up once the schema problems are fixed.
+ */
+export function fileProblems (doc: unknown, baseDir: string): string[] {
+  const out: string[] = []
+  const test = (f: unknown, at: Array<string | number>): void => {
+    if (typeof f !== 'string' || f === '' || f.includes('${')) return
+    const abs = isAbsolute(f) ? f : resolve(baseDir, f)
+    let code: string | null = null
+    try {
+      if (statSync(abs).isDirectory()) code = 'EISDIR'
+      else accessSync(abs, constants.R_OK)
+    } catch (err) {
+      code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    }
+    if (code !== null) out.push(`${formatPath(at)}: cannot read '${abs}': ${code}`)
+  }
+  const policy = (p: unknown, at: Array<string | number>): void => {
+    if (p === null || typeof p !== 'object') return
+    const { keys, revocation } = p as { keys?: unknown, revocation?: unknown }
+    if (Array.isArray(keys)) keys.forEach((k, i) => test((k as { file?: unknown } | null)?.file, [...at, 'keys', i, 'file']))
+    if (revocation !== null && typeof revocation === 'object') {
+      for (const kind of ['sub', 'kid', 'jti']) test((revocation as Record<string, unknown>)[kind], [...at, 'revocation', kind])
+    }
+  }
+  if (doc === null || typeof doc !== 'object') return out
+  const d = doc as { jwt?: unknown, routes?: unknown }
+  policy(d.jwt, ['jwt'])
+  if (Array.isArray(d.routes)) d.routes.forEach((r, i) => policy((r as { jwt?: unknown } | null)?.jwt, ['routes', i, 'jwt']))
+  return out
+}
+
+/**
+ * read → env → validate → resolve paths. Throws a UserError naming every
+ * problem: missing variables, schema problems and unreadable files together.
+ */
 export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
   const abs = resolve(file)
   const baseDir = dirname(abs)
   const raw = readConfigFile(file)
-  const substituted = substituteEnv(raw, env, file)
-  const config = validateConfig(substituted, file)
+  let substituted: unknown
+  try {
+    substituted = substituteEnv(raw, env, file)
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err
+    // Still check the rest, leaving out what a missing variable explains.
+    const unset = new Set(err.problems.flatMap((p) => p.slice(0, p.indexOf(': environment variable')).split(', ')))
+    const others = gatewayConfigProblems(raw).filter((p) => !unset.has(p.slice(0, p.indexOf(': '))))
+    throw new UserError(err.code, err.message.split('\n')[0] as string, [...err.problems, ...others, ...fileProblems(raw, baseDir)])
+  }
+  let config: GatewayConfig
+  try {
+    config = validateConfig(substituted, file)
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err
+    throw new UserError(err.code, `${file}: invalid configuration`, [...err.problems, ...fileProblems(substituted, baseDir)])
+  }
   return { file, baseDir, config: resolveConfigPaths(config, baseDir) }
 }

@@ -20,7 +20,21 @@ export interface CommandSpec {
 
 const help: OptionSpec = { name: 'help', short: 'h', description: 'Show this help' }
 
-export const COMMANDS: Record<'start' | 'check' | 'explain' | 'token' | 'convert', CommandSpec> = {
+// How operators run it, shown by `start --help` and `check --help`.
+const OPERATIONS = [
+  'Reload: SIGHUP (or `fastify-jwt-gateway reload --pid-file <file>`) checks the config file as',
+  '`check` does. Valid: new requests get the new config, requests in flight finish on the old one,',
+  'no connection is refused. Invalid: every problem is logged and the running config stays.',
+  'With server.workers, the primary checks it and replaces the workers one by one.',
+  'systemd: ExecStart=/usr/bin/fastify-jwt-gateway start --config /etc/fastify-jwt-gateway/gateway.json',
+  '         ExecReload=/bin/kill -HUP $MAINPID   (then `systemctl reload fastify-jwt-gateway`)',
+  'Kubernetes: livenessProbe on server.healthPath (/__gateway/health), readinessProbe on',
+  'server.readyPath (/__gateway/ready: 503 while a key source is unusable); a changed ConfigMap',
+  'is taken with `kubectl exec <pod> -- kill -HUP 1`, or by rolling the Deployment.',
+  'Examples: examples/deploy/ (Dockerfile, systemd unit, Kubernetes Deployment).'
+].join('\n')
+
+export const COMMANDS: Record<'start' | 'check' | 'reload' | 'explain' | 'token' | 'convert', CommandSpec> = {
   start: {
     name: 'start',
     usage: 'fastify-jwt-gateway start [--config <file>] [--host <host>] [--port <port>]',
@@ -29,12 +43,15 @@ export const COMMANDS: Record<'start' | 'check' | 'explain' | 'token' | 'convert
       'Loads the config (default: ./gateway.json), checks it like `check` does, and listens.',
       'Without --config and without ./gateway.json, starts a demo: a leads / employees upstream,',
       'demo keys, and three curl lines that show the gateway at work.',
-      'SIGTERM or SIGINT: stops accepting, lets requests in flight finish, exits 0.'
+      'SIGTERM or SIGINT: stops accepting, lets requests in flight finish, exits 0.',
+      '',
+      OPERATIONS
     ].join('\n'),
     options: [
       { name: 'config', short: 'c', value: 'file', description: 'Config file (JSON); relative paths in it resolve against its folder' },
       { name: 'host', value: 'host', description: 'Listen on this address (overrides server.host; default 127.0.0.1)' },
       { name: 'port', short: 'p', value: 'port', description: 'Listen on this port, 0 for any free one (overrides server.port; default 8080)' },
+      { name: 'pid-file', value: 'file', description: 'Write the process id here once listening (removed on exit), for `reload --pid-file`' },
       help
     ],
     examples: [
@@ -51,14 +68,37 @@ export const COMMANDS: Record<'start' | 'check' | 'explain' | 'token' | 'convert
       // eslint-disable-next-line no-template-curly-in-string
       'Runs every step of `start` short of listening: JSON syntax, ${ENV} placeholders, the schema,',
       'key files and revocation files. Prints every problem as `path: message` and exits 1,',
-      'or prints a summary and exits 0. Remote key sets are fetched once and reported.'
+      'or prints a summary and exits 0. Remote key sets are fetched once; one that cannot be used',
+      '(unreachable, or an issuer whose discovery document names another issuer) is a warning,',
+      'and with --strict a failure (exit 1).',
+      '',
+      OPERATIONS
     ].join('\n'),
     options: [
       { name: 'config', short: 'c', value: 'file', description: 'Config file to check (default: ./gateway.json)' },
+      { name: 'strict', description: 'Fail on warnings too (a key source that cannot be used now)' },
       help
     ],
     examples: [
-      'fastify-jwt-gateway check --config gateway.json && systemctl reload fastify-jwt-gateway'
+      'fastify-jwt-gateway check --config gateway.json && systemctl reload fastify-jwt-gateway',
+      'fastify-jwt-gateway check --strict --config gateway.json'
+    ]
+  },
+  reload: {
+    name: 'reload',
+    usage: 'fastify-jwt-gateway reload --pid-file <file>',
+    summary: 'Tell a running gateway to reload its config (SIGHUP to the pid in the file)',
+    description: [
+      'Sends SIGHUP to the process whose id `start --pid-file <file>` wrote. The gateway then checks',
+      'its config file and swaps it in, or logs the problems and keeps the running config:',
+      'run `check` first to see them here.'
+    ].join('\n'),
+    options: [
+      { name: 'pid-file', value: 'file', description: 'The file `start --pid-file` wrote' },
+      help
+    ],
+    examples: [
+      'fastify-jwt-gateway check -c gateway.json && fastify-jwt-gateway reload --pid-file /run/fjg.pid'
     ]
   },
   token: {
@@ -100,8 +140,8 @@ export const COMMANDS: Record<'start' | 'check' | 'explain' | 'token' | 'convert
     ],
     examples: [
       'fastify-jwt-gateway convert /etc/nginx/nginx.conf --out gateway.json && fastify-jwt-gateway check -c gateway.json'
-      ]
-    },
+    ]
+  },
   explain: {
     name: 'explain',
     usage: 'fastify-jwt-gateway explain --config <file> [--route <path>] [<token> | -]',

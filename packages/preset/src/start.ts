@@ -11,6 +11,7 @@ import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import type { GatewayConfig } from './gateway.js'
 import { announce, detachedServerFactory, Listener, writeLine } from './listener.js'
 import { DEFAULT_LOG_LEVEL } from './logging.js'
+import { writePidFile } from './pid-file.js'
 import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listenProblem, urlOf, type BuildServerOptions } from './server.js'
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
@@ -319,7 +320,7 @@ async function recheck (file: string): Promise<{ loaded: LoadedConfig, warnings:
 }
 
 /** `start`: one process, or a cluster primary when server.workers > 1. Resolves only when done. */
-export async function startCommand (values: { config?: string, host?: string, port?: string }): Promise<number | undefined> {
+export async function startCommand (values: { config?: string, host?: string, port?: string, 'pid-file'?: string }): Promise<number | undefined> {
   const port = parsePort(values.port)
   const listenOn = {
     ...(values.host === undefined ? {} : { host: values.host }),
@@ -346,6 +347,7 @@ export async function startCommand (values: { config?: string, host?: string, po
     const host = values.host ?? loaded.config.server?.host ?? DEFAULT_HOST
     const listenPort = port ?? loaded.config.server?.port ?? DEFAULT_PORT
     if (listenPort !== 0) await assertCanListen(host, listenPort)
+    if (values['pid-file'] !== undefined) writePidFile(values['pid-file'])
     return runPrimary({
       workers,
       graceDelay: DEFAULT_GRACE_DELAY,
@@ -355,6 +357,7 @@ export async function startCommand (values: { config?: string, host?: string, po
     })
   }
   const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn })
+  if (values['pid-file'] !== undefined) writePidFile(values['pid-file'])
   handleSignals(running)
   return undefined
 }
