@@ -49,6 +49,7 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
   }
   // Commands load Fastify and the gateway: only when one runs, so --help and --version are instant.
   if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string }, io.stdout)
+  if (command === 'revoke') return (await import('./revoke.js')).revokeCommand(values, io.stdout)
   return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string })
 }
 
