@@ -11,6 +11,8 @@ import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
 import { redisServer, relay } from '../../jwt-auth/test/helpers/redis.js'
 
 const SECRET = 'fleet-test-secret-that-is-long-enough-for-hs256'
+// Several CLI processes on a shared 2-core machine: more than the default minute.
+t.setTimeout(240_000)
 const sign = createSigner({ key: SECRET, expiresIn: 300_000 })
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -53,8 +55,8 @@ t.test('two gateway processes, one Redis, the revoke CLI', async (t) => {
   // B reaches the same Redis through a relay the test can cut (a partition).
   const fileB = config(dir, 'b', up, link.url, redis.url)
   const [a, b] = await Promise.all([
-    startCli(t, ['start', '--config', fileA, '--port', '0']),
-    startCli(t, ['start', '--config', fileB, '--port', '0'])
+    startCli(t, ['start', '--config', fileA, '--port', '0'], { timeout: 60_000 }),
+    startCli(t, ['start', '--config', fileB, '--port', '0'], { timeout: 60_000 })
   ])
   const alice = sign({ sub: 'alice' })
   const bob = sign({ sub: 'bob' })

@@ -7,6 +7,8 @@ import { tempDir, writeJson } from './helpers/fixtures.js'
 import { redisServer } from '../../jwt-auth/test/helpers/redis.js'
 
 const SECRET = 'fleet-test-secret-that-is-long-enough-for-hs256'
+// Several CLI processes on a shared 2-core machine: more than the default minute.
+t.setTimeout(240_000)
 
 t.test('--ttl, --list, --remove; every distinct store of the config is written', async (t) => {
   const dir = tempDir(t)
