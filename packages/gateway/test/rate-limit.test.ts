@@ -3,6 +3,9 @@ import { buildGateway, type GatewayConfig } from '../src/index.js'
 import { bearer, collect, echoUpstream, hs, request, SECRET, startGateway } from './helpers/servers.js'
 import { redisServer } from '../../jwt-auth/test/helpers/redis.js'
 
+// Real redis-servers started and stopped on a shared 2-core machine: more than the default minute.
+t.setTimeout(180_000)
+
 // Route rateLimit (issue 14): @fastify/rate-limit after the token check, keyed
 // on a verified claim; one shared count through a real redis-server.
 

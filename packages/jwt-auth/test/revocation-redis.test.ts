@@ -9,6 +9,9 @@ import { loggedApp, hs, SECRET } from './helpers/app.js'
 import { sleep } from './helpers/jwks-server.js'
 import { freePort, redisServer, relay } from './helpers/redis.js'
 
+// Real redis-servers started and stopped on a shared 2-core machine: more than the default minute.
+t.setTimeout(180_000)
+
 type Test = Parameters<Parameters<typeof t.test>[0]>[0]
 const issued: string[] = []
 function token (payload: Record<string, unknown>, header: Record<string, unknown> = {}): string {

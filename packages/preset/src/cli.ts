@@ -65,6 +65,7 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
   if (command === 'check') return (await import('./check.js')).checkCommand(values as { config?: string, strict?: boolean }, io.stdout)
   if (command === 'explain') return (await import('./explain.js')).explainCommand(values as { config?: string, route?: string, positionals: string[] }, io.stdout, io.stderr)
   if (command === 'reload') return (await import('./pid-file.js')).reloadCommand(values as { 'pid-file'?: string }, io.stdout)
+  if (command === 'revoke') return (await import('./revoke.js')).revokeCommand(values, io.stdout)
   return (await import('./start.js')).startCommand(values as { config?: string, host?: string, port?: string, 'pid-file'?: string })
 }
 

@@ -34,7 +34,7 @@ const OPERATIONS = [
   'Examples: examples/deploy/ (Dockerfile, systemd unit, Kubernetes Deployment).'
 ].join('\n')
 
-export const COMMANDS: Record<'start' | 'check' | 'reload' | 'explain' | 'token' | 'convert', CommandSpec> = {
+export const COMMANDS: Record<'start' | 'check' | 'reload' | 'explain' | 'token' | 'convert' | 'revoke', CommandSpec> = {
   start: {
     name: 'start',
     usage: 'fastify-jwt-gateway start [--config <file>] [--host <host>] [--port <port>]',
@@ -160,6 +160,34 @@ export const COMMANDS: Record<'start' | 'check' | 'reload' | 'explain' | 'token'
     ],
     examples: [
       'pbpaste | fastify-jwt-gateway explain --config gateway.json --route /api/orders -'
+    ]
+  },
+  revoke: {
+    name: 'revoke',
+    usage: 'fastify-jwt-gateway revoke --config <file> (--sub <v> | --kid <v> | --jti <v>) [--ttl <s>] [--remove] | --list',
+    summary: 'Revoke a sub, kid or jti in the config\'s Redis: every instance refuses it within 1 s',
+    description: [
+      'Writes to every distinct `revocation.redis` store the config\'s policies read (url + prefix),',
+      'and publishes the change: running gateways apply it at once, instances that were cut off',
+      'apply it when they reconnect. --ttl: the revocation lapses after that many seconds (for a',
+      'jti, the token\'s remaining lifetime). --remove lifts one; --list prints what is in force.',
+      'Exits 1, naming it, when a store cannot be written.'
+    ].join('\n'),
+    options: [
+      { name: 'config', short: 'c', value: 'file', description: 'Config file whose revocation.redis stores are written (default: ./gateway.json)' },
+      { name: 'sub', value: 'value', description: 'Revoke every token of this subject' },
+      { name: 'kid', value: 'value', description: 'Revoke every token of this signing key' },
+      { name: 'jti', value: 'value', description: 'Revoke this one token' },
+      { name: 'ttl', value: 'seconds', description: 'Lapse after this many seconds (default: for good)' },
+      { name: 'remove', description: 'Lift the revocation instead' },
+      { name: 'list', description: 'Print the revoked values in force, per store' },
+      help
+    ],
+    examples: [
+      'fastify-jwt-gateway revoke --config gateway.json --sub alice',
+      'fastify-jwt-gateway revoke -c gateway.json --jti 5f1c... --ttl 3600',
+      'fastify-jwt-gateway revoke -c gateway.json --sub alice --remove',
+      'fastify-jwt-gateway revoke -c gateway.json --list'
     ]
   }
 }
