@@ -9,6 +9,7 @@ import type { KeySourceStatus } from './key-store.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
 import { kCompiled } from './symbols.js'
 import { cookieValue } from './token-source.js'
+import { deepFreeze } from './verify.js'
 import type { JsonValue, JwtPolicy, VerifiedJwt } from './types.js'
 
 export interface JwtAuthDecorator {
@@ -154,6 +155,9 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   }
 
   function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
+    // Cached results are frozen already (O(1) then); without the cache, freeze here so
+    // request.jwt is immutable either way and `require` cannot alter what is forwarded.
+    deepFreeze(jwt)
     for (let i = 0; i < claimChecks.length; i++) {
       const r = claimChecks[i] as { check: (o: Record<string, JsonValue>) => boolean, path: string }
       if (!r.check(jwt.payload)) return deny(request, reply, new FJG_ERR_CLAIM_REQUIREMENT(r.path) as FjgError, jwt.token, jwt)
