@@ -92,9 +92,8 @@ export interface JwtPolicy {
  *     }
  *
  * The plugin checks what the policy says (signature, `exp`, `requireClaims`...),
- * not this type: declare only what your policy guarantees.
+ * not this type: declare only what your policy guarantees. Empty on purpose: users add members.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- empty on purpose: users add members
 export interface FastifyJwtAuth {}
 
 /** The payload type: `FastifyJwtAuth['payload']` when declared, any JSON object otherwise. */

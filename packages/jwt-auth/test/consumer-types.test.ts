@@ -38,9 +38,15 @@ function project (t: T, type: 'module' | 'commonjs'): string {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }))
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
-      target: 'ES2022', module: 'nodenext', moduleResolution: 'nodenext', strict: true, outDir: 'out',
+      target: 'ES2022',
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      strict: true,
+      outDir: 'out',
       // skipLibCheck as most projects set it (pino's own .d.ts needs allowSyntheticDefaultImports otherwise).
-      skipLibCheck: true, esModuleInterop: type === 'commonjs', types: ['node']
+      skipLibCheck: true,
+      esModuleInterop: type === 'commonjs',
+      types: ['node']
     },
     include: ['src']
   }))
