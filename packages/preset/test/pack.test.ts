@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
@@ -19,7 +19,7 @@ const ROOT = resolve(__dirname, '../../..')
 const PACKAGES = ['jwt-auth', 'gateway', 'preset']
 const REPO = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { repository: { url: string } }).repository.url
   .replace(/^git\+/, '').replace(/\.git$/, '')
-const env = { ...process.env, NODE_OPTIONS: '', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' }
+const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '', npm_config_update_notifier: 'false', npm_config_fund: 'false', npm_config_audit: 'false' }
 
 const dir = mkdtempSync(join(tmpdir(), 'fjg-pack-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
