@@ -13,6 +13,7 @@ import type { RevocationStatus } from './revocation-redis.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
 import { kCompiled, kCovered, kMissed } from './symbols.js'
 import { cookieValue } from './token-source.js'
+import { deepFreeze } from './verify.js'
 import type { JwtPolicy, VerifiedJwt } from './types.js'
 
 export interface JwtAuthDecorator {
@@ -147,6 +148,9 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
   }
 
   function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
+    // Cached results are frozen already (O(1) then); without the cache, freeze here so
+    // request.jwt is immutable either way and `require` cannot alter what is forwarded.
+    deepFreeze(jwt)
     if (tokenCheck !== null) {
       // tokenType, maxAge: per request, cached tokens too (age depends on the clock).
       const err = tokenCheck(jwt.header, jwt.payload, Date.now() / 1000)

@@ -138,11 +138,32 @@ export interface JwtPolicy {
   certificateBound?: boolean | 'if-present'
 }
 
-/** What `request.jwt` holds after a successful check. */
+/**
+ * Declare what your tokens carry by augmenting this interface (as @fastify/jwt's
+ * `FastifyJWT`); `request.jwt.payload` (and `header`) then have that type:
+ *
+ *     declare module '@fastify-jwt-gateway/jwt-auth' {
+ *       interface FastifyJwtAuth { payload: { sub: string, roles: string[] } }
+ *     }
+ *
+ * The plugin checks what the policy says (signature, `exp`, `requireClaims`...),
+ * not this type: declare only what your policy guarantees. Empty on purpose: users add members.
+ */
+export interface FastifyJwtAuth {}
+
+/** The payload type: `FastifyJwtAuth['payload']` when declared, any JSON object otherwise. */
+export type JwtPayload = FastifyJwtAuth extends { payload: infer P } ? P : Record<string, JsonValue>
+/** The JOSE header type: `FastifyJwtAuth['header']` when declared, any JSON object otherwise. */
+export type JwtHeader = FastifyJwtAuth extends { header: infer H } ? H : Record<string, JsonValue>
+
+/**
+ * What `request.jwt` holds after a successful check. Deep-frozen at run time
+ * (it may be shared between requests through the token cache), readonly here.
+ */
 export interface VerifiedJwt {
-  token: string
-  header: Record<string, JsonValue>
-  payload: Record<string, JsonValue>
+  readonly token: string
+  readonly header: Readonly<JwtHeader>
+  readonly payload: Readonly<JwtPayload>
 }
 
 export interface RouteJwtConfig {

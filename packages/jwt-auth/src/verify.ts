@@ -81,7 +81,7 @@ function isObject (v: unknown): v is Record<string, JsonValue> {
 // Iterative, not recursive: JSON.parse accepts any depth, so a signed payload
 // may nest arrays tens of thousands of levels deep; recursing here overflowed
 // the stack and turned a valid token into an uncoded error (issue 7).
-function deepFreeze<T> (root: T): T {
+export function deepFreeze<T> (root: T): T {
   const stack: unknown[] = [root]
   while (stack.length > 0) {
     const v = stack.pop()
