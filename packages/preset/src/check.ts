@@ -2,6 +2,7 @@ import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
 import { resolveConfigFile } from './start.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { certificateWarnings, loadTls } from './tls.js'
 
 interface Status { source: string, kids: Array<string | null>, lastError: string | null }
 
@@ -24,6 +25,9 @@ export async function check (file: string, env: NodeJS.ProcessEnv = process.env)
     const warnings = keySources
       .filter((s) => s.lastError !== null)
       .map((s) => `${s.source}: ${s.lastError}`)
+    // buildServer has checked that the certificate and key match; their dates are a warning (nginx starts with them too).
+    const tls = loaded.config.server?.tls
+    if (tls !== undefined) warnings.push(...certificateWarnings(loadTls(tls, loaded.baseDir, file).certificate))
     return { file, routes: loaded.config.routes.length, keySources, warnings }
   } finally {
     await app.close()

@@ -8,7 +8,8 @@ import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import type { GatewayConfig } from './gateway.js'
-import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listen, urlOf } from './server.js'
+import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, hostOf, listen, listenProblem, urlOf } from './server.js'
+import { startRedirect } from './tls.js'
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
 export const DEFAULT_GRACE_DELAY = 10_000
@@ -34,6 +35,8 @@ export interface RunningGateway {
   /** `http://host:port`, with the real port. */
   url: string
   port: number
+  /** The port of the server.redirectHttp listener, null without one. */
+  redirectPort: number | null
   config: GatewayConfig
   /** The config file, or 'demo'. */
   source: string
@@ -79,23 +82,32 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     // connection whose request was in flight turns idle later and would hold
     // server.close() open until the client lets go. Sweep those while closing
     // (only then: nothing is added to the hot path).
-    const sweep = setInterval(() => app.server.closeIdleConnections(), CLOSE_SWEEP_INTERVAL)
+    // An HTTP/2 server has no closeIdleConnections (Fastify closes its sessions).
+    const server = app.server as { closeIdleConnections?: () => void }
+    const sweep = setInterval(() => server.closeIdleConnections?.(), CLOSE_SWEEP_INTERVAL)
     try {
-      await app.close()
+      await Promise.all([app.close(), redirect?.close()])
     } finally {
       clearInterval(sweep)
       await stopDemo()
     }
   }
+  let redirect: { port: number, close (): Promise<void> } | undefined
   let where: { url: string, port: number }
   try {
-    where = await listen(app, host, port)
+    where = await listen(app, host, port, config.server?.tls === undefined ? 'http' : 'https')
+    // server.redirectHttp: the plain listener that sends clients to the TLS one (tls.ts).
+    const redirectPort = config.server?.redirectHttp?.port
+    if (redirectPort !== undefined) {
+      redirect = await startRedirect(host, redirectPort, where.port, hostOf(host), app.log)
+        .catch((err: unknown) => { throw listenProblem(err, host, redirectPort) ?? err })
+    }
   } catch (err) {
     await close()
     throw err
   }
   if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(where.url, demo))
-  return { app, url: where.url, port: where.port, config, source: file ?? 'demo', demo, close }
+  return { app, url: where.url, port: where.port, redirectPort: redirect?.port ?? null, config, source: file ?? 'demo', demo, close }
 }
 
 /**
