@@ -168,7 +168,7 @@ export async function startCommand (values: { config?: string, host?: string, po
     return runPrimary({
       workers,
       graceDelay: DEFAULT_GRACE_DELAY,
-      describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port)} (${workers} workers)`
+      describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port, loaded.config.server?.tls === undefined ? 'http' : 'https')} (${workers} workers)`
     })
   }
   const running = await start({
