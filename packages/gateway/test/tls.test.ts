@@ -3,6 +3,7 @@
 // headers and their spoofing, certificate-bound tokens. A private CA and
 // certificates made per run by openssl; a real upstream.
 import { once } from 'node:events'
+import { createServer } from 'node:http'
 import http2 from 'node:http2'
 import { request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -57,9 +58,9 @@ function get (url: string, opts: { headers?: Record<string, string>, client?: Is
   })
 }
 
-function h2get (url: string, path: string, headers: Record<string, string> = {}): Promise<TlsAnswer> {
+function h2get (url: string, path: string, headers: Record<string, string> = {}, client?: Issued): Promise<TlsAnswer> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(url, { ca: pki.ca.cert })
+    const session = http2.connect(url, { ca: pki.ca.cert, ...(client === undefined ? {} : { cert: client.cert, key: client.key }) })
     session.on('error', reject)
     const stream = session.request({ ':path': path, ...headers })
     let status = 0
@@ -131,6 +132,41 @@ t.test('HTTP/2 over TLS, HTTP/1.1 by ALPN, WebSocket over HTTP/1.1 on the same l
   t.equal(String(echo), 'echo:hi')
 })
 
+t.test('cancellation over TLS: a client that leaves, by HTTP/2 stream or HTTP/1.1 socket, takes its upstream request with it', async (t) => {
+  let seen = 0
+  let closed = 0
+  // An upstream that never answers /hang and counts the requests whose connection went away.
+  const hanging = createServer((req, res) => {
+    seen++
+    req.on('close', () => { if (!res.writableEnded) closed++ })
+    if (req.url !== '/hang') res.end('{}')
+  })
+  hanging.listen(0, '127.0.0.1')
+  await once(hanging, 'listening')
+  t.teardown(() => { hanging.closeAllConnections(); hanging.close() })
+  const url = await startTls({ server: { http2: true }, routes: [{ prefix: '/', upstream: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}` }] })
+  const until = async (ok: () => boolean): Promise<boolean> => {
+    for (let i = 0; i < 400 && !ok(); i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    return ok()
+  }
+
+  const session = http2.connect(url, { ca: pki.ca.cert })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': '/hang' })
+  stream.on('error', () => {})
+  stream.end()
+  t.ok(await until(() => seen === 1), 'the HTTP/2 request reached the upstream')
+  stream.close(http2.constants.NGHTTP2_CANCEL)
+  t.ok(await until(() => closed === 1), 'the cancelled stream closed its upstream request')
+
+  const req = httpsRequest(`${url}/hang`, { ca: pki.ca.cert, agent: false })
+  req.on('error', () => {})
+  req.end()
+  t.ok(await until(() => seen === 2), 'the HTTP/1.1 request reached the upstream')
+  req.destroy()
+  t.ok(await until(() => closed === 2), 'the closed socket closed its upstream request')
+})
+
 t.test('clientAuth "required": no valid client certificate, no handshake', async (t) => {
   const up = await echoUpstream(t)
   const url = await startTls({ routes: [{ prefix: '/', upstream: up.url, clientCertHeaders: { 'x-client-dn': 'subject' } }] }, 'required')
@@ -185,8 +221,9 @@ t.test('clientAuth "optional": routes with clientCert "required", forwarded cert
 t.test('certificateBound through the gateway, with the token cache', async (t) => {
   const up = await echoUpstream(t)
   const url = await startTls({
+    server: { http2: true },
     jwt: { secret: SECRET, certificateBound: true, ...claims },
-    routes: [{ prefix: '/api', upstream: up.url }]
+    routes: [{ prefix: '/api', upstream: up.url, clientCertHeaders: { 'x-client-thumbprint': 'x5t#S256' } }]
   }, 'optional')
   const token = hs({ sub: 'alice', cnf: { 'x5t#S256': alice.thumbprint } })
   const ok = await get(`${url}/api/a`, { client: alice, headers: bearer(token) })
@@ -202,6 +239,15 @@ t.test('certificateBound through the gateway, with the token cache', async (t) =
   const unbound = await get(`${url}/api/a`, { client: alice, headers: bearer(hs({ sub: 'alice' })) })
   t.equal(unbound.status, 401)
   t.equal(unbound.body.code, 'FJG_ERR_TOKEN_NOT_BOUND')
+
+  // Over HTTP/2 the certificate is the session's (request.raw.socket is the session's socket).
+  const h2 = await h2get(url, '/api/h2', bearer(token), alice)
+  t.equal(h2.alpn, 'h2')
+  t.equal(h2.status, 200)
+  t.equal(h2.body.headers['x-client-thumbprint'], alice.thumbprint)
+  const h2stolen = await h2get(url, '/api/h2', bearer(token), bob)
+  t.equal(h2stolen.status, 401)
+  t.equal(h2stolen.body.code, 'FJG_ERR_TOKEN_CERT_MISMATCH')
 })
 
 t.test('what needs TLS or client certificates is refused at start without them', async (t) => {

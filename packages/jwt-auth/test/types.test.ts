@@ -19,6 +19,11 @@ t.test('types', async (t) => {
   // @ts-expect-error: leeway is a number of seconds
   const bad2: JwtPolicy = { leeway: '5' }
   t.ok(bad2)
+  const bound: JwtPolicy = { secret: SECRET, certificateBound: 'if-present' }
+  t.ok(bound)
+  // @ts-expect-error: certificateBound is true, false or "if-present"
+  const bad3: JwtPolicy = { certificateBound: 'always' }
+  t.ok(bad3)
   await app.register(jwtAuth, policy)
   app.get('/', { config: { jwt: { audience: 'x' } } }, async (request) => {
     const jwt: VerifiedJwt | null = request.jwt

@@ -2,6 +2,7 @@ import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
 import { keyWarnings, resolveConfigFile } from './start.js'
 import { FJG_ERR_CHECK_STRICT, FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { certificateWarnings, loadTls } from './tls.js'
 
 interface Status { source: string, kids: Array<string | null>, lastError: string | null }
 
@@ -20,7 +21,11 @@ export async function check (file: string, env: NodeJS.ProcessEnv = process.env)
   const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
   try {
     const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
-    return { file, routes: loaded.config.routes.length, keySources, warnings: keyWarnings(app) }
+    const warnings = keyWarnings(app)
+    // buildServer has checked that the certificate and key match; their dates are a warning (nginx starts with them too).
+    const tls = loaded.config.server?.tls
+    if (tls !== undefined) warnings.push(...certificateWarnings(loadTls(tls, loaded.baseDir, file).certificate))
+    return { file, routes: loaded.config.routes.length, keySources, warnings }
   } finally {
     await app.close()
   }

@@ -61,7 +61,7 @@ const PLACEHOLDER = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 // a plain number or true/false; anything else stays a string for the schema to
 // refuse with its path. A secret that happens to be digits is never touched.
 const NUMERIC_KEYS = new Set(['port', 'workers', 'trustProxy', 'leeway', 'cacheTtl', 'timeout', 'cooldown', 'maxStale', 'maxTokenSize', 'size', 'ttl'])
-const BOOLEAN_KEYS = new Set(['validateExp', 'validateSig', 'optional', 'forwardToken', 'websocket', 'trustProxy'])
+const BOOLEAN_KEYS = new Set(['validateExp', 'validateSig', 'optional', 'forwardToken', 'websocket', 'trustProxy', 'http2'])
 const WHOLE_PLACEHOLDER = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?$/
 

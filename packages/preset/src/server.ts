@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { FJG_ERR_CONFIG_INVALID, FJG_ERR_LISTEN, UserError } from './errors.js'
 import { buildGateway, type BuildGatewayOptions, type GatewayConfig } from './gateway.js'
 import { loggerOptions } from './logging.js'
+import { certificateWarnings, loadTls } from './tls.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -33,11 +34,14 @@ export interface BuildServerOptions {
  */
 export async function buildServer (config: GatewayConfig, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   let app: FastifyInstance
+  // server.tls files, read and checked first (relative to the config's folder): a bad pair is a UserError.
+  const tls = config.server?.tls === undefined ? null : loadTls(config.server.tls, opts.baseDir ?? process.cwd(), opts.source)
   try {
     app = await buildGateway(config, {
       ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
       ...(opts.fastify === undefined ? {} : { fastify: opts.fastify }),
       ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics }),
+      ...(tls === null ? {} : { https: tls.https }),
       logger: opts.logger === false ? false : loggerOptions(config)
     })
   } catch (err) {
@@ -47,13 +51,18 @@ export async function buildServer (config: GatewayConfig, opts: BuildServerOptio
     const problems = Array.isArray(listed) ? listed.map(String) : [(err as Error).message]
     throw new UserError(FJG_ERR_CONFIG_INVALID, `${opts.source ?? 'config'}: invalid configuration`, problems)
   }
+  if (tls !== null) for (const w of certificateWarnings(tls.certificate)) app.log.warn(`tls: ${w}`)
   return app
 }
 
-/** `http://host:port` as a client would type it. */
-export function urlOf (host: string, port: number): string {
-  const h = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host
-  return `http://${h}:${port}`
+/** The host part of a URL to reach `host` (a wildcard address becomes loopback). */
+export function hostOf (host: string): string {
+  return host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host
+}
+
+/** `http://host:port` (or https) as a client would type it. */
+export function urlOf (host: string, port: number, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${hostOf(host)}:${port}`
 }
 
 export function listenProblem (err: unknown, host: string, port: number): UserError | null {
@@ -82,7 +91,7 @@ export function assertCanListen (host: string, port: number): Promise<void> {
 }
 
 /** Listens; logs one line with the address. Address errors become UserErrors. */
-export async function listen (app: FastifyInstance, host: string, port: number): Promise<{ url: string, port: number }> {
+export async function listen (app: FastifyInstance, host: string, port: number, scheme: 'http' | 'https' = 'http'): Promise<{ url: string, port: number }> {
   try {
     await app.listen({ host, port, listenTextResolver: (address) => `fastify-jwt-gateway listening on ${address}` })
   } catch (err) {
@@ -90,5 +99,5 @@ export async function listen (app: FastifyInstance, host: string, port: number):
   }
   const address = app.server.address()
   const actual = typeof address === 'object' && address !== null ? address.port : port
-  return { url: urlOf(host, actual), port: actual }
+  return { url: urlOf(host, actual, scheme), port: actual }
 }

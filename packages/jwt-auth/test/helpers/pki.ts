@@ -23,7 +23,7 @@ export interface Issued {
 export interface Pki {
   dir: string
   ca: Issued
-  /** A server certificate for 127.0.0.1 and localhost, valid `days` days. */
+  /** A server certificate for 127.0.0.1 and localhost, valid `days` days (default 90). */
   server (name: string, opts?: { days?: number }): Issued
   /** A client certificate with subject `/O=Test Org/CN=<cn>`, by this CA (or `by` another one). */
   client (cn: string, opts?: { by?: Issued }): Issued
@@ -50,7 +50,7 @@ export function makePki (t: T): Pki {
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes']
   const makeCa = (name: string): Issued => {
-    openssl(dir, ['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '2', '-subj', `/CN=${name}`,
+    openssl(dir, ['req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.crt`, '-days', '400', '-subj', `/CN=${name}`,
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
     return read(dir, name)
   }
@@ -66,9 +66,9 @@ export function makePki (t: T): Pki {
     dir,
     ca,
     server: (name, opts = {}) => issue(name, `/CN=${name}`,
-      'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n', opts.days ?? 2, ca),
+      'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n', opts.days ?? 90, ca),
     client: (cn, opts = {}) => issue(`client-${cn}`, `/O=Test Org/CN=${cn}`,
-      'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n', 2, opts.by ?? ca),
+      'extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n', 90, opts.by ?? ca),
     otherCa: makeCa
   }
 }

@@ -1,0 +1,164 @@
+// The preset's edge TLS: server.tls files relative to the config folder,
+// HTTP/2 with HTTP/1.1 by ALPN, the 308 redirect listener, certificate
+// rotation with reloadTls, and `check` on a bad pair or a certificate about
+// to expire. A private CA made per run by openssl; a real upstream.
+import { copyFileSync, mkdirSync } from 'node:fs'
+import http2 from 'node:http2'
+import { request as httpRequest } from 'node:http'
+import { Agent, request as httpsRequest } from 'node:https'
+import { join } from 'node:path'
+import type { TLSSocket } from 'node:tls'
+import t, { type Test } from 'tap'
+import { check, loadConfig, reloadTls, start, type RunningGateway } from '../src/index.js'
+import { makePki, type Issued } from '../../jwt-auth/test/helpers/pki.js'
+import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
+
+const pki = makePki(t)
+
+interface Got { status: number, headers: Record<string, any>, body: any, serial: string, alpn: string | false }
+
+function get (url: string, opts: { agent?: Agent, headers?: Record<string, string> } = {}): Promise<Got> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { ca: pki.ca.cert, agent: opts.agent ?? false, headers: opts.headers ?? {} }, (res) => {
+      const socket = res.socket as TLSSocket
+      const serial = socket.getPeerCertificate().serialNumber
+      const alpn = socket.alpnProtocol ?? false
+      let text = ''
+      res.on('data', (c) => { text += String(c) })
+      res.on('end', () => {
+        let body: unknown = text
+        try { body = JSON.parse(text) } catch {}
+        resolve({ status: res.statusCode as number, headers: res.headers, body, serial, alpn })
+      })
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** The config folder with the server certificate copied under tls/ (paths in the config are relative). */
+function configDir (t: Test, cert: Issued, extra: Record<string, unknown> = {}, up = 'http://127.0.0.1:9'): string {
+  const dir = tempDir(t)
+  mkdirSync(join(dir, 'tls'))
+  copyFileSync(cert.certFile, join(dir, 'tls', 'server.crt'))
+  copyFileSync(cert.keyFile, join(dir, 'tls', 'server.key'))
+  writeJson(join(dir, 'gateway.json'), {
+    server: { host: '127.0.0.1', port: 0, logLevel: 'silent', tls: { cert: 'tls/server.crt', key: 'tls/server.key' }, ...extra },
+    routes: [{ prefix: '/api', upstream: up, rewritePrefix: '/api', jwt: false }]
+  })
+  return dir
+}
+
+async function run (t: Test, dir: string): Promise<RunningGateway> {
+  const running = await start({ config: join(dir, 'gateway.json') })
+  t.teardown(() => running.close())
+  return running
+}
+
+t.test('start: HTTPS and HTTP/2 from server.tls, and the 308 redirect listener', async (t) => {
+  const up = await upstream(t)
+  const cert = pki.server('gw-start')
+  const running = await run(t, configDir(t, cert, { http2: true, redirectHttp: { port: 0 } }, up))
+  t.match(running.url, /^https:\/\/127\.0\.0\.1:\d+$/)
+
+  const h1 = await get(`${running.url}/api/a`)
+  t.equal(h1.status, 200)
+  t.equal(h1.serial, cert.serial)
+  t.equal(h1.body.headers['x-forwarded-proto'], 'https')
+
+  const session = http2.connect(running.url, { ca: pki.ca.cert })
+  t.teardown(() => session.close())
+  const stream = session.request({ ':path': '/api/b' })
+  let text = ''
+  stream.on('data', (c) => { text += String(c) })
+  const status = await new Promise((resolve) => stream.on('response', (h) => resolve(h[':status'])))
+  await new Promise((resolve) => stream.on('end', resolve))
+  t.equal(session.alpnProtocol, 'h2')
+  t.equal(status, 200)
+  t.equal(JSON.parse(text).headers['x-forwarded-proto'], 'https')
+
+  t.type(running.redirectPort, 'number')
+  const redirect = await new Promise<{ status: number, location: string | undefined }>((resolve, reject) => {
+    httpRequest(`http://127.0.0.1:${running.redirectPort as number}/api/x?y=1`, { method: 'POST', agent: false }, (res) => {
+      res.resume()
+      resolve({ status: res.statusCode as number, location: res.headers.location })
+    }).on('error', reject).end('body')
+  })
+  t.strictSame(redirect, { status: 308, location: `https://127.0.0.1:${running.port}/api/x?y=1` })
+  const badHost = await new Promise<number>((resolve, reject) => {
+    httpRequest(`http://127.0.0.1:${running.redirectPort as number}/`, { agent: false, headers: { host: 'evil.example/@x' } }, (res) => {
+      res.resume()
+      resolve(res.statusCode as number)
+    }).on('error', reject).end()
+  })
+  t.equal(badHost, 400, 'a Host that is not a host name is not put in a Location')
+})
+
+t.test('reloadTls: new handshakes get the new certificate, open connections and requests in flight keep theirs; a bad pair keeps the old', async (t) => {
+  const up = await upstream(t)
+  const first = pki.server('gw-first')
+  const second = pki.server('gw-second')
+  const dir = configDir(t, first, {}, up)
+  const running = await run(t, dir)
+  const { config, baseDir } = loadConfig(join(dir, 'gateway.json'))
+  const tls = config.server?.tls as NonNullable<NonNullable<typeof config.server>['tls']>
+  const lines: Array<{ level: string, msg: string }> = []
+  const log = {
+    info: (_o: unknown, msg?: string) => { lines.push({ level: 'info', msg: msg ?? String(_o) }) },
+    warn: (o: unknown, msg?: string) => { lines.push({ level: 'warn', msg: msg ?? String(o) }) },
+    error: (_o: unknown, msg?: string) => { lines.push({ level: 'error', msg: msg ?? String(_o) }) }
+  } as any
+
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keepAlive.destroy())
+  t.equal((await get(`${running.url}/api/a`, { agent: keepAlive })).serial, first.serial, 'an open keep-alive connection')
+  const inFlight = get(`${running.url}/api/slow?ms=400`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+
+  copyFileSync(second.certFile, join(dir, 'tls', 'server.crt'))
+  copyFileSync(second.keyFile, join(dir, 'tls', 'server.key'))
+  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), true)
+  t.match(lines.at(-1), { level: 'info', msg: 'tls: certificate reloaded, new connections use it' })
+
+  const slow = await inFlight
+  t.equal(slow.status, 200, 'the request in flight finishes')
+  t.strictSame(slow.body, { slow: true, ms: 400 })
+  t.equal(slow.serial, first.serial)
+  t.equal((await get(`${running.url}/api/a`)).serial, second.serial, 'a new handshake sees the new serial')
+  t.equal((await get(`${running.url}/api/a`, { agent: keepAlive })).serial, first.serial, 'the open connection keeps its certificate')
+
+  // A certificate with another certificate's key: refused, the current pair stays.
+  copyFileSync(first.certFile, join(dir, 'tls', 'server.crt'))
+  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), false)
+  t.match(lines.at(-1), { level: 'error', msg: `tls: reload refused, the current certificate stays: server.tls.key: ${join(dir, 'tls', 'server.key')} is not the private key of the certificate in ${join(dir, 'tls', 'server.crt')}` })
+  t.equal((await get(`${running.url}/api/a`)).serial, second.serial)
+  copyFileSync(join(dir, 'gateway.json'), join(dir, 'tls', 'server.key'))
+  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), false)
+  t.match(lines.at(-1), { level: 'error', msg: /server\.tls\.key: .* is not an unencrypted PEM private key/ })
+  t.equal((await get(`${running.url}/api/a`)).serial, second.serial)
+})
+
+t.test('check and start: a certificate that is not the key\'s is refused; an expiring one is a warning', async (t) => {
+  const a = pki.server('gw-a')
+  const b = pki.server('gw-b')
+  const dir = configDir(t, a)
+  copyFileSync(b.keyFile, join(dir, 'tls', 'server.key'))
+  const file = join(dir, 'gateway.json')
+  const problem = `server.tls.key: ${join(dir, 'tls', 'server.key')} is not the private key of the certificate in ${join(dir, 'tls', 'server.crt')}`
+  await t.rejects(check(file), { code: 'FJG_ERR_CONFIG_INVALID', problems: [problem] })
+  await t.rejects(start({ config: file }), { code: 'FJG_ERR_CONFIG_INVALID', problems: [problem] })
+
+  const missing = tempDir(t)
+  writeJson(join(missing, 'gateway.json'), { server: { tls: { cert: 'nope.crt', key: 'nope.key' } }, routes: [{ prefix: '/', upstream: 'http://127.0.0.1:9' }] })
+  await t.rejects(check(join(missing, 'gateway.json')), {
+    code: 'FJG_ERR_CONFIG_INVALID',
+    problems: [`server.tls.cert: cannot read ${join(missing, 'nope.crt')}: no such file`, `server.tls.key: cannot read ${join(missing, 'nope.key')}: no such file`]
+  })
+
+  const soon = pki.server('gw-soon', { days: 10 })
+  const ok = await check(join(configDir(t, soon), 'gateway.json'))
+  t.equal(ok.warnings.length, 1)
+  t.match(ok.warnings[0], /^server\.tls\.cert: the certificate expires in (9|10) days, on \d{4}-\d\d-\d\dT/)
+  const fine = await check(join(configDir(t, pki.server('gw-fine', { days: 90 })), 'gateway.json'))
+  t.strictSame(fine.warnings, [])
+})
