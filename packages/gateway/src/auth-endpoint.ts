@@ -42,8 +42,8 @@ export interface AuthEndpointOptions {
   trustedProxies: readonly string[]
   /** The canonical form of a target (as the gateway routes it), or why there is none. */
   canonical: (target: string) => { target: string } | { problem: string }
-  /** The route that owns a canonical target, or null. */
-  route: (target: string) => AuthRoute | null
+  /** The routes of the prefix that owns a canonical target (one per method set), or null. */
+  routes: (target: string) => readonly AuthRoute[] | null
 }
 
 const AUTH_METHODS = ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS']
@@ -148,9 +148,10 @@ export function registerAuthEndpoint (fastify: FastifyInstance, opts: AuthEndpoi
       request.log.info({ auth: { from: original.from, problem: canonical.problem } }, 'auth endpoint: original path not canonical')
       return send(reply, FJG_ERR_PATH_NOT_CANONICAL)
     }
-    const route = opts.route(canonical.target)
-    if (route === null) return send(reply, FJG_ERR_AUTH_NO_ROUTE)
-    if (!route.methods.has(original.method)) return send(reply, FJG_ERR_METHOD_NOT_ALLOWED)
+    const routes = opts.routes(canonical.target)
+    if (routes === null) return send(reply, FJG_ERR_AUTH_NO_ROUTE)
+    const route = routes.find((r) => r.methods.has(original.method))
+    if (route === undefined) return send(reply, FJG_ERR_METHOD_NOT_ALLOWED)
     if (route.hook === null) {
       reply.code(200).send()
       return

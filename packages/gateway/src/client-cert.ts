@@ -88,6 +88,7 @@ export function withClientCertHeaders (fwd: Forwarder, route: RouteConfig, strip
   return {
     http: (request, headers) => write(request, fwd.http(request, headers)),
     ws: (headers, request) => write(request, fwd.ws(headers, request)),
+    claims: fwd.claims,
     query: fwd.query
   }
 }

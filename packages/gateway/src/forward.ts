@@ -18,6 +18,8 @@ export type QueryRewrite = (search: string | undefined, reqUrl: string, request:
 export interface Forwarder {
   http: HttpRewrite
   ws: WsRewrite
+  /** Writes the route's forwarded headers (claims, JOSE header members, payload) into `out`; the auth endpoint answers with them. */
+  claims: (request: FastifyRequest, out: OutgoingHeaders) => void
   /** Null when the query goes through untouched. */
   query: QueryRewrite | null
 }
@@ -183,6 +185,7 @@ export function compileForwarder (policy: CompiledPolicy | null, forwarded: read
       write(request, out)
       return out
     },
+    claims: write,
     query
   }
 }

@@ -10,7 +10,8 @@ import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
 import { compileForwarder } from './forward.js'
-import { compilePrefixSelector, targetProblem, type PrefixSelector } from './paths.js'
+import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
+import { DEFAULT_AUTH_TRUSTED_PROXIES, registerAuthEndpoint, type AuthRoute } from './auth-endpoint.js'
 import {
   DEFAULT_BODY_TIMEOUT, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
@@ -274,6 +275,37 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   })
   // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
   registerOperations(fastify, opts, () => shared.status())
+  if (server.authPath !== undefined) {
+    // The auth endpoint judges an original request as its route would (auth-endpoint.ts).
+    const byPrefix = new Map<string, AuthRoute[]>()
+    for (const r of routes) {
+      const key = selector.key(r.prefix)
+      const list = byPrefix.get(key) ?? []
+      list.push({
+        prefix: r.prefix,
+        methods: methodsOf(r.route),
+        hook: r.policy === null ? null : createHook(r.policy, { requestHeaders: false }),
+        writeHeaders: compileForwarder(r.policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }).claims
+      })
+      byPrefix.set(key, list)
+    }
+    registerAuthEndpoint(fastify, {
+      path: server.authPath,
+      trustedProxies: server.authTrustedProxies ?? DEFAULT_AUTH_TRUSTED_PROXIES,
+      canonical (target) {
+        if (server.normalizePath === true) {
+          const normalized = normalizeTarget(target)
+          return normalized === null ? { problem: targetProblem(target) ?? 'a path that cannot be normalized' } : { target: normalized }
+        }
+        const problem = targetProblem(target)
+        return problem === null ? { target } : { problem }
+      },
+      routes (target) {
+        const key = selector.pick(target)
+        return key === null ? null : byPrefix.get(key) ?? null
+      }
+    })
+  }
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
   fastify.addHook('onReady', () => Promise.all([shared.ready(), limits.connect(fastify.log)]).then(() => undefined))
