@@ -7,6 +7,8 @@
 // server down for `failTimeout`; `backup` servers are used only while no
 // primary is up. The HTTP client stays undici's: one Pool per server.
 
+import { Dispatcher } from 'undici'
+
 /** nginx `max_fails` default. */
 export const DEFAULT_MAX_FAILS = 1
 /** nginx `fail_timeout` default, in seconds. */
@@ -187,4 +189,110 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'])
 export function mayRetry (code: string | undefined, method: string, hasBody: boolean): boolean {
   if (isConnectFailure(code)) return true
   return (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') && IDEMPOTENT.has(method) && !hasBody
+}
+
+interface ErrorLike { code?: string, cause?: unknown }
+
+function rootCode (err: unknown): string | undefined {
+  let e = err as ErrorLike | null
+  for (let i = 0; i < 4 && e !== null && typeof e === 'object'; i++) {
+    if (e.cause === undefined || e.cause === null || typeof e.cause !== 'object') return e.code
+    e = e.cause as ErrorLike
+  }
+  return e?.code
+}
+
+/** A request body that was not sent yet: none, bytes, or a stream nobody has read from. */
+function bodyUnsent (body: unknown): boolean {
+  if (body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body)) return true
+  const s = body as { readableDidRead?: boolean, destroyed?: boolean }
+  return s.readableDidRead === false && s.destroyed !== true
+}
+
+/** What the group tells the gateway: a server changed state (for metrics and logs). */
+export type UpstreamStateListener = (server: UpstreamServer<RequestPool>, up: boolean) => void
+
+/** The part of an undici Pool the group uses (reply-from calls `request` with a callback). */
+export interface RequestPool {
+  request (opts: any, callback: (err: Error | null, data: unknown) => void): void
+  close (): Promise<void>
+  destroy (): Promise<void>
+}
+
+/**
+ * The dispatcher handed to @fastify/reply-from for a route with several
+ * servers: each request goes to the server the group picks; a connect failure
+ * (refused, unreachable, connect timeout) marks the server and, while the
+ * request's body is unsent, tries the next one (nginx `proxy_next_upstream
+ * error timeout`). 502 only after every server failed to connect. Each
+ * attempt is an ordinary undici Pool request to that server: no HTTP client
+ * of ours.
+ */
+export class GroupDispatcher extends Dispatcher {
+  readonly group: UpstreamGroup<RequestPool>
+  private readonly onState: UpstreamStateListener | null
+  private readonly hosts: Map<UpstreamServer<RequestPool>, string>
+  private readonly preserveHost: boolean
+
+  constructor (group: UpstreamGroup<RequestPool>, opts: { onState?: UpstreamStateListener, preserveHost?: boolean } = {}) {
+    super()
+    this.group = group
+    this.onState = opts.onState ?? null
+    this.preserveHost = opts.preserveHost === true
+    this.hosts = new Map(group.servers.map((s) => [s, new URL(s.url).host]))
+  }
+
+  override request (opts: any, callback?: any): any {
+    if (typeof callback !== 'function') throw new TypeError('GroupDispatcher: only the callback form of request() is used')
+    const tried = new Set<UpstreamServer<RequestPool>>()
+    const method = String(opts.method ?? 'GET').toUpperCase()
+    let lastError: Error | null = null
+    const attempt = (): void => {
+      const server = this.group.pick(tried)
+      if (server === null) {
+        callback(lastError ?? new Error('no upstream server'), null)
+        return
+      }
+      tried.add(server)
+      server.requests++
+      // Each server gets its own Host (reply-from wrote the first server's),
+      // unless the route sends the client's. Symbol keys (the client's socket,
+      // for cancellation) are kept by the spread.
+      const headers = this.preserveHost ? opts.headers : { ...opts.headers, host: this.hosts.get(server) }
+      server.pool.request({ ...opts, headers }, (err, data) => {
+        if (err === null || err === undefined) {
+          const wasDown = !server.isUp(Date.now()) || server.fails > 0
+          server.succeed()
+          if (wasDown) this.onState?.(server, true)
+          callback(null, data)
+          return
+        }
+        const code = rootCode(err)
+        if (isConnectFailure(code)) {
+          const before = server.isUp(Date.now())
+          server.fail(Date.now())
+          if (before && !server.isUp(Date.now())) this.onState?.(server, false)
+        }
+        lastError = err
+        if (mayRetry(code, method, !bodyUnsent(opts.body)) && bodyUnsent(opts.body)) {
+          attempt()
+          return
+        }
+        callback(err, null)
+      })
+    }
+    attempt()
+  }
+
+  override dispatch (): boolean {
+    throw new TypeError('GroupDispatcher: dispatch() is not used (reply-from calls request())')
+  }
+
+  override async close (): Promise<void> {
+    await Promise.all(this.group.servers.map((s) => s.pool.close()))
+  }
+
+  override async destroy (): Promise<void> {
+    await Promise.all(this.group.servers.map((s) => s.pool.destroy()))
+  }
 }
