@@ -6,7 +6,7 @@ export default gatewayPlugin
 export { buildGateway } from './build.js'
 export {
   gatewayConfigSchema, gatewayConfigProblems, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT,
-  DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+  DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_BODY_BUFFER
 } from './schema.js'
 /** For a host app's `rewriteUrl` when the gateway is embedded with `server.normalizePath`. */
 export { normalizeTarget, targetProblem } from './paths.js'
