@@ -6,7 +6,7 @@ export default gatewayPlugin
 export { buildGateway, DEFAULT_TLS_MIN_VERSION } from './build.js'
 export {
   gatewayConfigSchema, gatewayConfigProblems, CLIENT_CERT_FIELDS, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS,
-  DEFAULT_UPSTREAM_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT
+  DEFAULT_UPSTREAM_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_BODY_BUFFER
 } from './schema.js'
 /** For a host app's `rewriteUrl` when the gateway is embedded with `server.normalizePath`. */
 export { normalizeTarget, targetProblem } from './paths.js'

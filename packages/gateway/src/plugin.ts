@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
@@ -13,7 +14,7 @@ import { compileForwarder } from './forward.js'
 import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
 import { DEFAULT_AUTH_TRUSTED_PROXIES, registerAuthEndpoint, type AuthRoute } from './auth-endpoint.js'
 import {
-  DEFAULT_BODY_TIMEOUT, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
+  DEFAULT_BODY_BUFFER, DEFAULT_BODY_TIMEOUT, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
@@ -146,6 +147,8 @@ function bodyGuard (bodyTimeout: number) {
     const length = raw.headers['content-length']
     if ((length === undefined || length === '0') && raw.headers['transfer-encoding'] === undefined) return done()
     if (raw.readableEnded) return done()
+    const size = length === undefined ? Number.NaN : Number(length)
+    if (size > 0 && size <= DEFAULT_BODY_BUFFER) return bufferBody(request, reply, done, bodyTimeout)
     const socket = (raw as { stream?: unknown }).stream === undefined ? raw.socket : null
     const watch = (): void => {
       // bytesRead moves with every body byte; a stalled body does not move it.
@@ -187,6 +190,43 @@ function bodyGuard (bodyTimeout: number) {
     // The client left while we waited: nothing to answer, nothing to keep.
     raw.once('close', stop)
   }
+}
+
+/**
+ * A small body is read whole before the upstream request is opened (nginx
+ * proxy_request_buffering on): a client trickling it holds no upstream
+ * connection at all. `bodyTimeout` bounds the gap between two chunks (408).
+ * reply-from sends a stream body as it is (a Buffer would be re-encoded as
+ * JSON for a JSON content type), so the bytes go back into one.
+ */
+function bufferBody (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, bodyTimeout: number): void {
+  const raw = request.raw
+  const chunks: Buffer[] = []
+  const cleanup = (): void => {
+    clearTimeout(timer)
+    raw.removeListener('data', onData)
+    raw.removeListener('end', onEnd)
+    raw.removeListener('close', cleanup)
+  }
+  const onData = (chunk: Buffer): void => {
+    chunks.push(chunk)
+    timer.refresh()
+  }
+  const onEnd = (): void => {
+    cleanup()
+    ;(request as { body: unknown }).body = Readable.from([Buffer.concat(chunks)], { objectMode: false })
+    done()
+  }
+  const timer = setTimeout(() => {
+    cleanup()
+    request.log.info({ body: { timeout: bodyTimeout } }, 'client body timeout: the body stalled')
+    reply.header('connection', 'close')
+    send(reply, FJG_ERR_BODY_TIMEOUT)
+  }, bodyTimeout)
+  raw.on('data', onData)
+  raw.on('end', onEnd)
+  // The client left: nothing to answer.
+  raw.once('close', cleanup)
 }
 
 // The body is the upstream's to read: no parser in a route context reads it

@@ -18,6 +18,8 @@ export const DEFAULT_METRICS_PATH = '/__gateway/metrics'
 export const DEFAULT_UPSTREAM_TIMEOUT = 60_000
 /** Milliseconds before a request's first body byte and between two (nginx client_body_timeout 60s). */
 export const DEFAULT_BODY_TIMEOUT = 60_000
+/** Bodies up to this many bytes (by Content-Length) are read whole before the upstream request opens (nginx proxy_request_buffering). */
+export const DEFAULT_BODY_BUFFER = 64 * 1024
 /** Milliseconds for a whole request to arrive (Node's server.requestTimeout default). */
 export const DEFAULT_REQUEST_TIMEOUT = 300_000
 /** @fastify/http-proxy's default set. */

@@ -132,14 +132,38 @@ t.test('slow clients hold no upstream connection; others are served meanwhile', 
 t.test('a body that stalls between two chunks closes the connection and cancels the upstream request', async (t) => {
   const up = await bodyUpstream(t)
   const { url } = await startGateway(t, config(up.url, { bodyTimeout: 300 }))
-  const c = await headOnly(url, head('POST', '/api/stall', { ...bearer(hs({ sub: 'u' })), 'content-length': '100' }))
-  c.socket.write('0123456789')
+  // Over the buffering size: streamed once the first bytes come.
+  const c = await headOnly(url, head('POST', '/api/stall', { ...bearer(hs({ sub: 'u' })), 'content-length': '100000' }))
+  c.socket.write('0'.repeat(70_000))
   await c.closed
   t.pass('the gateway closed the stalled connection')
   // The upstream request was started by the first bytes, and cancelled with the client.
   for (let i = 0; i < 50 && up.aborted.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
   t.same(up.started, ['POST /stall'])
   t.same(up.aborted, ['POST /stall'])
+})
+
+t.test('a small body is read whole before the upstream request; stalled, it is a 408 the upstream never sees', async (t) => {
+  const up = await bodyUpstream(t)
+  const { url } = await startGateway(t, config(up.url, { bodyTimeout: 400 }))
+  const c = await headOnly(url, head('POST', '/api/small', { ...bearer(hs({ sub: 'u' })), 'content-type': 'application/json', 'content-length': '20' }))
+  c.socket.write('{"a":')
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.same(up.started, [], 'part of the body: no upstream request yet')
+  c.socket.write('"0123456789ab"}')
+  const res = await c.answer()
+  t.equal(res.status, 200)
+  t.same(res.body, { read: 20 }, 'the whole body, as sent (not re-encoded)')
+  t.same(up.started, ['POST /small'])
+  c.socket.destroy()
+
+  const s = await headOnly(url, head('POST', '/api/stalled', { ...bearer(hs({ sub: 'u' })), 'content-length': '20' }))
+  s.socket.write('0123')
+  const stalled = await s.answer()
+  t.equal(stalled.status, 408)
+  t.equal(stalled.body.code, 'FJG_ERR_BODY_TIMEOUT')
+  t.same(up.started, ['POST /small'], 'the stalled body never reached the upstream')
+  s.socket.destroy()
 })
 
 t.test('server.requestTimeout and bodyTimeout: validated, applied to the server', async (t) => {
