@@ -15,7 +15,9 @@ const CURVE_ALGORITHMS: Record<string, Algorithm> = {
   'P-521': 'ES512',
   prime256v1: 'ES256',
   secp384r1: 'ES384',
-  secp521r1: 'ES512'
+  secp521r1: 'ES512',
+  // RFC 8812 §3.1: ES256K is ECDSA with SHA-256 over secp256k1 (JWK "crv": "secp256k1").
+  secp256k1: 'ES256K'
 }
 
 export interface KeyEntry {
@@ -63,7 +65,8 @@ function algorithmsOf (kty: KeyEntry['kty'], key: KeyObject | null, alg: unknown
   } else {
     const type = key?.asymmetricKeyType
     if (type !== 'ed25519' && type !== 'ed448') throw new KeyError(`unsupported OKP key type '${type}'`)
-    candidates = ['EdDSA']
+    // RFC 9864 §2.2: "Ed25519" names EdDSA over Ed25519 only; "EdDSA" stays for both curves.
+    candidates = type === 'ed25519' ? ['EdDSA', 'Ed25519'] : ['EdDSA']
   }
   if (alg === undefined) return candidates
   if (typeof alg !== 'string' || !candidates.includes(alg as Algorithm)) {

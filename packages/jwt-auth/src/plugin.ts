@@ -11,7 +11,7 @@ import {
 import type { KeySourceStatus } from './key-store.js'
 import type { RevocationStatus } from './revocation-redis.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
-import { kCompiled, kCovered, kMissed } from './symbols.js'
+import { kCompiled, kMissed } from './symbols.js'
 import { cookieValue } from './token-source.js'
 import { deepFreeze } from './verify.js'
 import type { JwtPolicy, VerifiedJwt } from './types.js'
@@ -289,6 +289,9 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
     }
   }
 
+  // One mark per registration: a route covered by an outer jwt-auth is not
+  // covered by this one (two encapsulated policies, the inner not awaited).
+  const kCovered = Symbol('fjg.covered')
   fastify.addHook('onRoute', (routeOptions) => {
     const routeJwt = (routeOptions.config as { jwt?: JwtPolicy | false } | undefined)?.jwt
     // Marked as seen, so the guard below leaves it to its own hook (or to `jwt: false`).
@@ -308,7 +311,7 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
   const missed = new WeakMap<object, CompiledPolicy | null>()
   const missedHooks = new WeakMap<CompiledPolicy, ReturnType<typeof createHook>>()
   function policyOfMissed (request: FastifyRequest): CompiledPolicy | null {
-    const config = request.routeOptions.config as ({ jwt?: JwtPolicy | false, [kCovered]?: true } & object) | undefined
+    const config = request.routeOptions.config as unknown as ({ jwt?: JwtPolicy | false } & Record<symbol, unknown>) | undefined
     if (config === undefined || config[kCovered] === true || request.is404) return null
     let compiled = missed.get(config)
     if (compiled === undefined) {

@@ -8,7 +8,9 @@ export const ALGORITHMS = [
   'RS256', 'RS384', 'RS512',
   'PS256', 'PS384', 'PS512',
   'ES256', 'ES384', 'ES512',
-  'EdDSA'
+  'EdDSA',
+  // RFC 9864's fully specified name for EdDSA over Ed25519, and ECDSA over secp256k1 (RFC 8812 §3.1).
+  'Ed25519', 'ES256K'
 ] as const
 
 export const OPERATORS = [

@@ -3,7 +3,5 @@
 export const kPolicy = Symbol('fjg.policy')
 export const kCompiled = Symbol('fjg.compiled')
 export const kKeyStore = Symbol('fjg.keyStore')
-/** On a route's config: the plugin's onRoute hook saw this route (it has its policy or `jwt: false`). */
-export const kCovered = Symbol('fjg.covered')
 /** On a request: the policy of a route the onRoute hook never saw, for the access-phase guard. */
 export const kMissed = Symbol('fjg.missed')

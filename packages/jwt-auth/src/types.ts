@@ -9,6 +9,7 @@ export type Algorithm =
   | 'PS256' | 'PS384' | 'PS512'
   | 'ES256' | 'ES384' | 'ES512'
   | 'EdDSA'
+  | 'Ed25519' | 'ES256K'
 
 export type Operator =
   | 'eq' | '!eq' | 'gt' | 'ge' | 'lt' | 'le'

@@ -45,7 +45,9 @@ interface CacheEntry {
 export type Verify = (token: string) => VerifiedJwt | Promise<VerifiedJwt>
 
 // RFC 7518 §3.4: an ECDSA JWS signature is R || S, each the size of the curve order.
-const ECDSA_SIZE: Partial<Record<Algorithm, number>> = { ES256: 32, ES384: 48, ES512: 66 }
+const ECDSA_SIZE: Partial<Record<Algorithm, number>> = { ES256: 32, ES384: 48, ES512: 66, ES256K: 32 }
+/** The digest of each algorithm checked with node:crypto (null: EdDSA hashes internally). */
+const DIGEST: Partial<Record<Algorithm, string | null>> = { ES256: 'sha256', ES384: 'sha384', ES512: 'sha512', ES256K: 'sha256', EdDSA: null, Ed25519: null }
 
 // base64url alphabet (RFC 4648 §5) as a lookup table: 1 = allowed character.
 const B64URL = new Uint8Array(128)
@@ -189,7 +191,8 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     if (v === undefined) {
       const inner = createVerifier({
         key: entry.material,
-        algorithms: entry.algorithms.filter((a) => algorithms.has(a)),
+        // Only HMAC and RSA reach fast-jwt (EC and OKP go through node:crypto, below).
+        algorithms: entry.algorithms.filter((a) => algorithms.has(a)) as Array<Exclude<Algorithm, 'Ed25519' | 'ES256K'>>,
         complete: true,
         cache: false,
         // Time claims are ours (below): one behaviour for both validateSig modes.
@@ -296,7 +299,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   function verifyOffThread (token: string, header: Record<string, JsonValue>, alg: Algorithm, candidates: readonly KeyEntry[], dot1: number, dot2: number): Promise<VerifiedJwt> {
     const input = Buffer.from(token.slice(0, dot2), 'latin1')
     const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
-    const hash = alg === 'EdDSA' ? null : `sha${alg.slice(2)}`
+    const hash = DIGEST[alg] ?? null
     return new Promise((resolve, reject) => {
       let i = 0
       const next = (): void => {
@@ -414,7 +417,8 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     if (!keyStore.issuerKnown(iss)) throw new FJG_ERR_TOKEN_ISSUER()
     const candidates = keyStore.find(kidOrNull, alg as Algorithm, iss)
     if (candidates.length > 0) {
-      if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header, alg as Algorithm, candidates, dot1, dot2)
+      // fast-jwt knows neither ES256K nor Ed25519: every EC/OKP check is node:crypto's.
+      if (DIGEST[alg as Algorithm] !== undefined) return verifyOffThread(token, header, alg as Algorithm, candidates, dot1, dot2)
       return verifyWith(token, candidates, nowMs)
     }
 
@@ -425,7 +429,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
     return pending.then(() => {
       const again = keyStore.find(kidOrNull, alg as Algorithm, iss)
       if (again.length === 0) throw noKey()
-      if (ecSize !== undefined || alg === 'EdDSA') return verifyOffThread(token, header as Record<string, JsonValue>, alg as Algorithm, again, dot1, dot2)
+      if (DIGEST[alg as Algorithm] !== undefined) return verifyOffThread(token, header as Record<string, JsonValue>, alg as Algorithm, again, dot1, dot2)
       return verifyWith(token, again, Date.now())
     })
   }

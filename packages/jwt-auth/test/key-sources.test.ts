@@ -197,10 +197,10 @@ t.test('key option errors at registration: FJG_ERR_OPTION_INVALID naming the opt
   })
 
   t.test('unsupported curves and key types', async (t) => {
-    const k1 = generateKeyPairSync('ec', { namedCurve: 'secp256k1' })
-    await refused(t, { keys: [{ jwk: k1.publicKey.export({ format: 'jwk' }) as Record<string, unknown> }] }, "keys[0].jwk: unsupported EC curve 'secp256k1'")
-    const k1pem = file('k1.pem', k1.publicKey.export({ type: 'spki', format: 'pem' }) as string)
-    await refused(t, { keys: [{ file: k1pem }] }, "keys[0].file: unsupported EC curve 'secp256k1'")
+    // secp256k1 is supported since issue 13 point 8 (ES256K): P-224 stands for an unsupported curve.
+    const p224 = generateKeyPairSync('ec', { namedCurve: 'secp224r1' })
+    const p224pem = file('p224.pem', p224.publicKey.export({ type: 'spki', format: 'pem' }) as string)
+    await refused(t, { keys: [{ file: p224pem }] }, "keys[0].file: unsupported EC curve 'secp224r1'")
     const x25519 = generateKeyPairSync('x25519')
     await refused(t, { keys: [{ jwk: x25519.publicKey.export({ format: 'jwk' }) as Record<string, unknown> }] }, "keys[0].jwk: unsupported key type 'x25519'")
     await refused(t, { keys: [{ jwk: { kty: 'RSA-PSS', n: 'AQAB', e: 'AQAB' } }] }, 'keys[0].jwk: unsupported "kty" "RSA-PSS"')
@@ -281,5 +281,5 @@ t.test('algorithms given: a narrower list is obeyed; an alg no key can verify is
   await refused(t, { keys: [{ jwk: { ...jwkOf(keys.rsa), alg: 'RS256' } }], algorithms: ['PS256'] }, 'algorithms: no key can verify PS256')
   // "none" is not an algorithm at all.
   await refused(t, { secret: SECRET, algorithms: ['HS256', 'none'] },
-    'algorithms[1]: must be one of "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", got "none"')
+    'algorithms[1]: must be one of "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "ES256K", got "none"')
 })

@@ -89,3 +89,19 @@ t.test('an invalid config.jwt: awaited, adding the route throws naming it; not a
   t.equal(res.statusCode, 500, 'never served')
   t.strictSame(res.json(), { statusCode: 500, error: 'Internal Server Error', code: 'FJG_ERR_OPTION_INVALID', message: 'The route\'s jwt policy is invalid' })
 })
+
+t.test('an inner jwt-auth not awaited, under an outer one: its routes get both policies', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(jwtAuth, POLICY)
+  app.register(async (service) => {
+    service.register(jwtAuth, { ...POLICY, requireClaims: [{ claim: 'role', op: 'eq', value: 'billing' }] })
+    service.get('/billing', async () => 'billing')
+  })
+  await app.ready()
+  t.equal((await app.inject({ url: '/billing' })).statusCode, 401, 'no token')
+  const user = await app.inject({ url: '/billing', headers: bearer(hs({ sub: 'alice', role: 'user' })) })
+  t.equal(user.statusCode, 403, 'the inner requirement applies although the outer policy saw the route')
+  t.equal(user.json().code, 'FJG_ERR_CLAIM_REQUIREMENT')
+  t.equal((await app.inject({ url: '/billing', headers: bearer(hs({ sub: 'bob', role: 'billing' })) })).body, 'billing')
+})
