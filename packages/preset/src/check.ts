@@ -16,17 +16,27 @@ export interface CheckResult {
 /** Every step of `start` short of listening. Throws a UserError naming every problem. */
 export async function check (file: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
   const loaded = loadConfig(file, env)
-  const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
+  // Policy warnings that name a config path (`!in` on a list claim) are part of the report.
+  const policyWarnings: string[] = []
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.code === 'FJG_WARN_NOT_IN_LIST') policyWarnings.push(w.message)
+  }
+  process.on('warning', onWarning)
   try {
-    // onReady makes the first fetch of remote key sets, bounded by their timeout.
-    await app.ready()
-    const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
-    const warnings = keySources
-      .filter((s) => s.lastError !== null)
-      .map((s) => `${s.source}: ${s.lastError}`)
-    return { file, routes: loaded.config.routes.length, keySources, warnings }
+    const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
+    try {
+      // onReady makes the first fetch of remote key sets, bounded by their timeout.
+      await app.ready()
+      const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
+      const warnings = keySources
+        .filter((s) => s.lastError !== null)
+        .map((s) => `${s.source}: ${s.lastError}`)
+      return { file, routes: loaded.config.routes.length, keySources, warnings: [...policyWarnings, ...warnings] }
+    } finally {
+      await app.close()
+    }
   } finally {
-    await app.close()
+    process.off('warning', onWarning)
   }
 }
 
