@@ -19,6 +19,25 @@ t.test('types', async (t) => {
   // @ts-expect-error: leeway is a number of seconds
   const bad2: JwtPolicy = { leeway: '5' }
   t.ok(bad2)
+  // Issue 13: the policy language.
+  const language: JwtPolicy = {
+    secret: SECRET,
+    spaceDelimitedClaims: ['scope'],
+    requireClaims: [
+      { claim: 'scope', op: 'contains', value: ['api:write'] },
+      { anyOf: [{ claim: 'roles[0]', op: 'match', value: '^adm' }, { anyOf: [{ claim: 'x', op: 'exists' }] }], status: 404 }
+    ],
+    challenge: { scope: 'api:write', resourceMetadata: 'https://api.example/.well-known/oauth-protected-resource' },
+    tokenType: 'at+jwt',
+    maxAge: 600
+  }
+  t.ok(language)
+  // @ts-expect-error: an anyOf entry has no claim of its own
+  const bad3: JwtPolicy = { requireClaims: [{ anyOf: [], claim: 'x' }] }
+  t.ok(bad3)
+  // @ts-expect-error: challenge takes scope and resourceMetadata only
+  const bad4: JwtPolicy = { challenge: { realm: 'x' } }
+  t.ok(bad4)
   await app.register(jwtAuth, policy)
   app.get('/', { config: { jwt: { audience: 'x' } } }, async (request) => {
     const jwt: VerifiedJwt | null = request.jwt
