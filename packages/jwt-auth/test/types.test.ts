@@ -24,6 +24,25 @@ t.test('types', async (t) => {
   // @ts-expect-error: certificateBound is true, false or "if-present"
   const bad3: JwtPolicy = { certificateBound: 'always' }
   t.ok(bad3)
+  // Issue 13: the policy language.
+  const language: JwtPolicy = {
+    secret: SECRET,
+    spaceDelimitedClaims: ['scope'],
+    requireClaims: [
+      { claim: 'scope', op: 'contains', value: ['api:write'] },
+      { anyOf: [{ claim: 'roles[0]', op: 'match', value: '^adm' }, { anyOf: [{ claim: 'x', op: 'exists' }] }], status: 404 }
+    ],
+    challenge: { scope: 'api:write', resourceMetadata: 'https://api.example/.well-known/oauth-protected-resource' },
+    tokenType: 'at+jwt',
+    maxAge: 600
+  }
+  t.ok(language)
+  // @ts-expect-error: an anyOf entry has no claim of its own
+  const bad5: JwtPolicy = { requireClaims: [{ anyOf: [], claim: 'x' }] }
+  t.ok(bad5)
+  // @ts-expect-error: challenge takes scope and resourceMetadata only
+  const bad6: JwtPolicy = { challenge: { realm: 'x' } }
+  t.ok(bad6)
   await app.register(jwtAuth, policy)
   app.get('/', { config: { jwt: { audience: 'x' } } }, async (request) => {
     const jwt: VerifiedJwt | null = request.jwt

@@ -17,17 +17,27 @@ export interface CheckResult {
 /** Every step of `start` short of listening (the same steps a reload runs). Throws a UserError naming every problem. */
 export async function check (file: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
   const loaded = loadConfig(file, env)
-  // Building makes the first fetch of remote key sets, bounded by their timeout.
-  const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
+  // Policy warnings that name a config path (`!in` on a list claim) are part of the report.
+  const policyWarnings: string[] = []
+  const onWarning = (w: Error & { code?: string }): void => {
+    if (w.code === 'FJG_WARN_NOT_IN_LIST') policyWarnings.push(w.message)
+  }
+  process.on('warning', onWarning)
   try {
-    const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
-    const warnings = keyWarnings(app)
-    // buildServer has checked that the certificate and key match; their dates are a warning (nginx starts with them too).
-    const tls = loaded.config.server?.tls
-    if (tls !== undefined) warnings.push(...certificateWarnings(loadTls(tls, loaded.baseDir, file).certificate))
-    return { file, routes: loaded.config.routes.length, keySources, warnings }
+    // Building makes the first fetch of remote key sets, bounded by their timeout.
+    const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
+    try {
+      const keySources = ((app as unknown as { jwtAuth?: { keyStatus (): Status[] } }).jwtAuth?.keyStatus() ?? [])
+      const warnings = [...policyWarnings, ...keyWarnings(app)]
+      // buildServer has checked that the certificate and key match; their dates are a warning (nginx starts with them too).
+      const tls = loaded.config.server?.tls
+      if (tls !== undefined) warnings.push(...certificateWarnings(loadTls(tls, loaded.baseDir, file).certificate))
+      return { file, routes: loaded.config.routes.length, keySources, warnings }
+    } finally {
+      await app.close()
+    }
   } finally {
-    await app.close()
+    process.off('warning', onWarning)
   }
 }
 

@@ -52,7 +52,7 @@ tap.test('check', async (t) => {
     good: bad('gateway.json', good),
     syntax: bad('syntax.json', '{\n  "routes": [\n    { "prefix": "/", "upstream": "http://x" },\n  ]\n}\n'),
     unknownKey: bad('unknown-key.json', cfg((c) => { c.server.prot = 1; c.routes[0].prefx = '/x' })),
-    unknownOp: bad('unknown-op.json', cfg((c) => { c.jwt.requireClaims[0].op = 'contains' })),
+    unknownOp: bad('unknown-op.json', cfg((c) => { c.jwt.requireClaims[0].op = 'like' })),
     // Two problems in two policies: both reported, in one run.
     missingKey: bad('missing-key.json', cfg((c) => {
       c.routes[0].jwt.keys = [{ file: 'keys/nope.pem' }]
@@ -85,7 +85,7 @@ tap.test('check', async (t) => {
     failsWith(t, unknownKey, [`${files2.unknownKey}: invalid configuration`, /^ {2}server\.prot: unknown key$/m, /^ {2}routes\[0\]\.prefx: unknown key$/m])
   })
   t.test('unknown op: the path and the allowed ops', async (t) => {
-    failsWith(t, unknownOp, [/^ {2}jwt\.requireClaims\[0\]\.op: must be one of "eq", "!eq", .*"!exists", got "contains"$/m])
+    failsWith(t, unknownOp, [/^ {2}jwt\.requireClaims\[0\]\.op: must be one of "eq", "!eq", .*"!exists", "contains", "!contains", "match", "!match", got "like"$/m])
   })
   t.test('missing environment variables: all names at once, with where they are used', async (t) => {
     failsWith(t, missingEnv, [
