@@ -311,7 +311,11 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
   fastify.get(healthPath, function health (this: FastifyInstance) {
-    return { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation: this.jwtAuth?.revocationStatus() }
+    // `revocation` only where there is any: the body of a gateway without revocation lists is unchanged.
+    const revocation = this.jwtAuth?.revocationStatus()
+    return revocation === undefined || revocation.length === 0
+      ? { status: 'ok', keys: this.jwtAuth?.keyStatus() }
+      : { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation }
   })
   // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
   registerOperations(fastify, opts, () => shared.status())
