@@ -10,7 +10,7 @@ import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from 
 import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
-import { compileForwarder } from './forward.js'
+import { compileForwarder, type HttpRewrite } from './forward.js'
 import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
 import { DEFAULT_AUTH_TRUSTED_PROXIES, registerAuthEndpoint, type AuthRoute } from './auth-endpoint.js'
 import {
@@ -18,6 +18,8 @@ import {
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { GroupDispatcher, kBufferedBody, UpstreamGroup, UpstreamServer, upstreamServers, type RequestPool } from './upstream-group.js'
+import { loadUpstreamTls, type ConnectTls } from './upstream-tls.js'
 import { registerOperations } from './operations.js'
 import { addRateLimit, compileRateLimit, RateLimitStores, type CompiledRateLimit } from './rate-limit.js'
 
@@ -214,7 +216,11 @@ function bufferBody (request: FastifyRequest, reply: FastifyReply, done: HookHan
   }
   const onEnd = (): void => {
     cleanup()
-    ;(request as { body: unknown }).body = Readable.from([Buffer.concat(chunks)], { objectMode: false })
+    const bytes = Buffer.concat(chunks)
+    const body = Readable.from([bytes], { objectMode: false })
+    // Kept on the stream: an upstream group retries a refused connection with these bytes (upstream-group.ts).
+    ;(body as unknown as Record<symbol, Buffer>)[kBufferedBody] = bytes
+    ;(request as { body: unknown }).body = body
     done()
   }
   const timer = setTimeout(() => {
@@ -298,11 +304,40 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   const selector = compilePrefixSelector(routes.map((r) => r.prefix), server.caseSensitive === true)
   const limits = new RateLimitStores()
   const certHeaders = clientCertHeaderNames(config.routes)
+  // TLS toward upstreams, read and checked before anything is built (upstream-tls.ts).
+  const tlsOf = routes.map((r) => loadUpstreamTls(r.route.tls, baseDir, `routes[${r.index}].tls`))
+  const tlsProblems = tlsOf.flatMap((t) => t.problems)
+  if (tlsProblems.length > 0) {
+    shared.close()
+    throw new GatewayConfigError(tlsProblems)
+  }
+  // One undici pool per upstream origin (and TLS settings), shared by every route to it.
   const pools = new Map<string, Pool>()
+  const groups: Array<{ route: string, group: UpstreamGroup<RequestPool> }> = []
   for (const r of routes) {
-    const origin = new URL(r.route.upstream).origin
-    let pool = pools.get(origin)
-    if (pool === undefined) pools.set(origin, (pool = createUpstreamPool(origin)))
+    const connect = (tlsOf[r.index] as { connect: ConnectTls }).connect
+    const servers = upstreamServers(r.route.upstream).map((cfg) => {
+      const origin = new URL(cfg.url).origin
+      const key = `${origin} ${JSON.stringify(connect)}`
+      let p = pools.get(key)
+      if (p === undefined) pools.set(key, (p = createUpstreamPool(origin, connect)))
+      return new UpstreamServer<RequestPool>(cfg, p)
+    })
+    let pool: RequestPool
+    if (servers.length === 1) {
+      pool = (servers[0] as UpstreamServer<RequestPool>).pool
+    } else {
+      // An upstream group: failover and passive health over the servers' pools (upstream-group.ts).
+      const group = new UpstreamGroup(servers)
+      groups.push({ route: r.prefix, group })
+      pool = new GroupDispatcher(group, {
+        preserveHost: r.route.preserveHost === true,
+        onState (s, up) {
+          fastify.log.warn({ upstream: { route: r.prefix, url: s.url, up } }, `upstream: ${s.url} is ${up ? 'up again' : `marked down for ${s.failTimeout / 1000} s`}`)
+          fastify.gatewayMetrics?.upstreamUp(r.prefix, new URL(s.url).origin, up)
+        }
+      })
+    }
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
@@ -313,9 +348,11 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   fastify.get(healthPath, function health (this: FastifyInstance) {
     // `revocation` only where there is any: the body of a gateway without revocation lists is unchanged.
     const revocation = this.jwtAuth?.revocationStatus()
+    // `upstreams` only for routes with an upstream group: each server's passive health.
+    const upstreams = groups.length === 0 ? {} : { upstreams: groups.map((g) => ({ route: g.route, servers: g.group.state() })) }
     return revocation === undefined || revocation.length === 0
-      ? { status: 'ok', keys: this.jwtAuth?.keyStatus() }
-      : { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation }
+      ? { status: 'ok', keys: this.jwtAuth?.keyStatus(), ...upstreams }
+      : { status: 'ok', keys: this.jwtAuth?.keyStatus(), revocation, ...upstreams }
   })
   // Readiness and metrics (operations.ts): the server's readyPath and metricsPath.
   registerOperations(fastify, opts, () => shared.status())
@@ -360,10 +397,51 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   })
 }
 
+/** nginx `proxy_set_header Host $host`: the client's Host instead of the upstream's. */
+function preserveHost (rewrite: HttpRewrite): HttpRewrite {
+  return function withClientHost (request, headers) {
+    const out = rewrite(request, headers)
+    const host = request.headers.host
+    if (typeof host === 'string' && host.length > 0) out.host = host
+    return out
+  }
+}
+
+/**
+ * The upstream's answer headers, as nginx treats them: `hideHeaders` removed
+ * (proxy_hide_header), and a `Location` / `Content-Location` that points at
+ * the upstream's own URL rewritten to the gateway's (proxy_redirect default:
+ * the proxy_pass URL becomes the location's prefix).
+ */
+function upstreamAnswerHeaders (route: RouteConfig, prefix: string): ((headers: Record<string, unknown>, request: FastifyRequest) => Record<string, unknown>) {
+  const hidden = (route.hideHeaders ?? []).map((h) => h.toLowerCase())
+  const bases = upstreamServers(route.upstream).map((s) => {
+    const url = new URL(s.url)
+    const path = route.rewritePrefix ?? url.pathname
+    return url.origin + (path === '/' ? '' : path.replace(/\/+$/, ''))
+  })
+  const own = prefix === '/' ? '' : prefix
+  const relocate = (value: unknown, request: FastifyRequest): unknown => {
+    if (typeof value !== 'string') return value
+    for (const base of bases) {
+      if (value === base || value.startsWith(base + '/') || value.startsWith(base + '?')) {
+        return `${request.protocol}://${request.host}${own}${value.slice(base.length)}`
+      }
+    }
+    return value
+  }
+  return function rewriteHeaders (headers, request) {
+    for (const name of hidden) delete headers[name]
+    if (headers.location !== undefined) headers.location = relocate(headers.location, request)
+    if (headers['content-location'] !== undefined) headers['content-location'] = relocate(headers['content-location'], request)
+    return headers
+  }
+}
+
 /** One route: its own encapsulated context, hook and proxy (hooks never leak to another route). */
 interface RouteContextOptions {
   forwarded: readonly string[]
-  pool: Pool
+  pool: RequestPool
   refused: readonly string[]
   allow: string
   selector: PrefixSelector
@@ -390,8 +468,9 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
 
     const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
     const replyOptions: Record<string, unknown> = {
-      rewriteRequestHeaders: cancelWithClient(fwd.http),
-      onError: upstreamErrorHandler(route.upstream, r.prefix),
+      rewriteRequestHeaders: cancelWithClient(route.preserveHost === true ? preserveHost(fwd.http) : fwd.http),
+      rewriteHeaders: upstreamAnswerHeaders(route, r.prefix),
+      onError: upstreamErrorHandler(upstreamServers(route.upstream).map((u) => u.url).join(','), r.prefix),
       timeout: route.timeout ?? DEFAULT_UPSTREAM_TIMEOUT,
       // reply-from retries a GET answered 503 up to ten times by default: a
       // gateway passes the upstream's answer on instead (as nginx does).
@@ -403,7 +482,8 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
       wsClientOptions.queryString = fwd.query
     }
     await instance.register(httpProxy, {
-      upstream: route.upstream,
+      // The first server's URL gives the path base; the pool (or group) picks the server.
+      upstream: (upstreamServers(route.upstream)[0] as { url: string }).url,
       ...(route.rewritePrefix === undefined ? {} : { rewritePrefix: route.rewritePrefix }),
       httpMethods: [...r.methods],
       // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).

@@ -2,6 +2,7 @@ import Ajv, { type ErrorObject } from 'ajv'
 import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
 import { selectionPath, targetProblem } from './paths.js'
 import { DEFAULT_AUTH_TRUSTED_PROXIES, trustedProxyProblems } from './auth-endpoint.js'
+import { DEFAULT_FAIL_TIMEOUT, DEFAULT_MAX_FAILS } from './upstream-group.js'
 
 // The JSON Schema of the whole gateway config: the one description the preset
 // publishes (schema.json) and that gatewayConfigProblems() checks against.
@@ -51,6 +52,12 @@ const rateLimitSchema = {
   }
 } as const
 
+const upstreamUrl = {
+  type: 'string',
+  pattern: '^https?://[^/?#]+(/[^?#]*)?$',
+  description: 'http(s) origin, optionally with a base path: "http://127.0.0.1:9000"'
+}
+
 const routeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -63,10 +70,50 @@ const routeSchema = {
       description: 'Path prefix the route owns, e.g. "/api" (the longest matching prefix wins; no "*", ":", "?" or "#")'
     },
     upstream: {
-      type: 'string',
-      pattern: '^https?://[^/?#]+(/[^?#]*)?$',
-      description: 'http(s) origin, optionally with a base path: "http://127.0.0.1:9000"'
+      description: 'An http(s) URL ("http://127.0.0.1:9000", optionally with a base path), or an upstream group (nginx upstream {}): a list of URLs or of { url, weight, backup, maxFails, failTimeout } servers',
+      anyOf: [
+        upstreamUrl,
+        {
+          type: 'array',
+          minItems: 1,
+          items: {
+            anyOf: [
+              upstreamUrl,
+              {
+                type: 'object',
+                additionalProperties: false,
+                required: ['url'],
+                properties: {
+                  url: upstreamUrl,
+                  weight: { type: 'integer', minimum: 1, description: 'Share of requests among the primaries (or among the backups); default 1 (nginx weight=)' },
+                  backup: { type: 'boolean', description: 'Used only while no primary server is up (nginx backup)' },
+                  maxFails: { type: 'integer', minimum: 0, description: `Connect failures within failTimeout that mark the server down; 0 = never; default ${DEFAULT_MAX_FAILS} (nginx max_fails=)` },
+                  failTimeout: { type: 'number', exclusiveMinimum: 0, description: `Seconds: the window for maxFails and how long the server stays down; default ${DEFAULT_FAIL_TIMEOUT} (nginx fail_timeout=)` }
+                }
+              }
+            ]
+          }
+        }
+      ]
     },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'TLS toward the upstream servers (nginx proxy_ssl_*): PEM files relative to the config folder',
+      properties: {
+        ca: { type: 'string', minLength: 1, description: 'CA file the upstream certificates must chain to (proxy_ssl_trusted_certificate); default Node\'s roots' },
+        cert: { type: 'string', minLength: 1, description: 'Client certificate for mutual TLS (proxy_ssl_certificate)' },
+        key: { type: 'string', minLength: 1, description: 'Its private key (proxy_ssl_certificate_key)' },
+        servername: { type: 'string', minLength: 1, description: 'Name verified and sent as SNI (proxy_ssl_name); default the URL\'s host' },
+        rejectUnauthorized: { type: 'boolean', description: 'false turns certificate verification off (proxy_ssl_verify off); default true' }
+      }
+    },
+    hideHeaders: {
+      type: 'array',
+      items: { type: 'string', pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' },
+      description: 'Upstream answer headers not passed to the client (nginx proxy_hide_header), e.g. ["x-powered-by"]'
+    },
+    preserveHost: { type: 'boolean', description: 'Send the client\'s Host to the upstream (nginx proxy_set_header Host $host); default false: the upstream\'s host' },
     rewritePrefix: {
       type: 'string',
       pattern: '^(/[^?#]*)?$',
@@ -216,7 +263,10 @@ const validateGatewayPart = new Ajv({ allErrors: true, strict: false, strictNumb
 // plain JSON Schema.
 const PHRASES: Record<string, string> = {
   '#/$defs/route/properties/prefix': 'a path starting with "/", without "*", ":", "?" or "#"',
-  '#/$defs/route/properties/upstream': 'an http(s) URL, "http://host:port" with an optional base path',
+  '#/$defs/route/properties/upstream': 'an http(s) URL ("http://host:port" with an optional base path), or a list of URLs or { "url": ... } servers',
+  '#/$defs/route/properties/upstream/anyOf/0': 'an http(s) URL, "http://host:port" with an optional base path',
+  '#/$defs/route/properties/upstream/anyOf/1/items/anyOf/0': 'an http(s) URL, "http://host:port" with an optional base path',
+  '#/$defs/route/properties/upstream/anyOf/1/items/anyOf/1/properties/url': 'an http(s) URL, "http://host:port" with an optional base path',
   '#/$defs/route/properties/rewritePrefix': 'empty or a path starting with "/"',
   '#/properties/server/properties/healthPath': 'a path starting with "/"',
   '#/properties/server/properties/authPath': 'a path starting with "/", without "*", ":", "?" or "#"',
@@ -283,6 +333,22 @@ function describeError (e: ErrorObject, config: unknown): string[] {
 }
 
 /**
+ * What to report for one error. A value of one `anyOf` branch's type
+ * (`workers: 0`, an upstream server object) is meant as that branch: say what
+ * is wrong in it, and so on down nested `anyOf`s (an upstream group's entries).
+ */
+function branchErrors (errors: ErrorObject[], e: ErrorObject): ErrorObject[] {
+  if (e.keyword !== 'anyOf') return [e]
+  const byType = (e.schema as Array<{ type?: string }>).findIndex((b, i) => b.type !== undefined && !errors.some((x) => x.schemaPath === `${e.schemaPath}/${i}/type`))
+  if (byType === -1) return [e]
+  const inner = errors.filter((x) => x.schemaPath.startsWith(`${e.schemaPath}/${byType}/`))
+  const innerAnyOfs = inner.filter((x) => x.keyword === 'anyOf')
+  return inner
+    .filter((x) => !innerAnyOfs.some((a) => x !== a && x.schemaPath.startsWith(a.schemaPath + '/')))
+    .flatMap((x) => branchErrors(errors, x))
+}
+
+/**
  * The schema's problems, in the order of the config's text: ajv reports by
  * schema, the config is read top to bottom.
  */
@@ -293,12 +359,7 @@ function schemaProblems (config: unknown): string[] {
     const anyOfs = errors.filter((e) => e.keyword === 'anyOf')
     for (const e of errors) {
       if (anyOfs.some((a) => e !== a && e.schemaPath.startsWith(a.schemaPath + '/'))) continue
-      // A value of one branch's type (workers: 0) is meant as that branch: say what is wrong in it.
-      const byType = e.keyword === 'anyOf'
-        ? (e.schema as Array<{ type?: string }>).findIndex((b, i) => b.type !== undefined && !errors.some((x) => x.schemaPath === `${e.schemaPath}/${i}/type`))
-        : -1
-      const reported = byType === -1 ? [e] : errors.filter((x) => x.schemaPath.startsWith(`${e.schemaPath}/${byType}/`))
-      for (const r of reported) found.push({ at: placeOf(r), lines: describeError(r, config) })
+      for (const r of branchErrors(errors, e)) found.push({ at: placeOf(r), lines: describeError(r, config) })
     }
   }
   // The policies: an object is meant as a policy, and checked by jwt-auth.
@@ -416,13 +477,21 @@ export function gatewayConfigProblems (config: unknown): string[] {
     if (route.websocket === true && !methodsOf(route).has('GET')) {
       out.push(`routes[${i}].methods: a WebSocket route needs GET (the upgrade is a GET request)`)
     }
-    if (typeof route.upstream === 'string' && /^https?:\/\//.test(route.upstream)) {
+    const up = route.upstream
+    const entries = typeof up === 'string' ? [{ at: `routes[${i}].upstream`, url: up }]
+      : Array.isArray(up) ? up.map((u: unknown, j) => ({ at: `routes[${i}].upstream[${j}]${typeof u === 'string' ? '' : '.url'}`, url: typeof u === 'string' ? u : isObject(u) ? u.url : undefined })) : []
+    let basePath: string | null = null
+    for (const { at, url: text } of entries) {
+      if (typeof text !== 'string' || !/^https?:\/\//.test(text)) continue
       try {
         // The pattern admits what URL parsing may still refuse (a bad port, a bad host).
-        const url = new URL(route.upstream)
-        if (url.username !== '' || url.password !== '') out.push(`routes[${i}].upstream: must not contain credentials`)
+        const url = new URL(text)
+        if (url.username !== '' || url.password !== '') out.push(`${at}: must not contain credentials`)
+        // One path for the whole group: the route's path rule is the same whichever server answers.
+        if (basePath === null) basePath = url.pathname
+        else if (url.pathname !== basePath) out.push(`${at}: the servers of one upstream group must share the base path (${JSON.stringify(basePath)}), got ${JSON.stringify(url.pathname)}`)
       } catch {
-        out.push(`routes[${i}].upstream: is not a valid URL${got(route.upstream)}`)
+        out.push(`${at}: is not a valid URL${got(text)}`)
       }
     }
   })

@@ -1,6 +1,8 @@
 import type { SecureServerOptions } from 'node:http2'
 import type { FastifyServerOptions } from 'fastify'
 import type { JwtPolicy } from '@fastify-jwt-gateway/jwt-auth'
+import type { UpstreamConfig } from './upstream-group.js'
+import type { UpstreamTlsConfig } from './upstream-tls.js'
 import type { CLIENT_CERT_FIELDS } from './schema.js'
 
 export type HttpMethod = 'DELETE' | 'GET' | 'HEAD' | 'PATCH' | 'POST' | 'PUT' | 'OPTIONS'
@@ -79,8 +81,18 @@ export type ClientCertField = typeof CLIENT_CERT_FIELDS[number]
 export interface RouteConfig {
   /** Path prefix the route owns (`/api`); the longest matching prefix wins. */
   prefix: string
-  /** Origin (and optional base path) requests go to: `http://127.0.0.1:9000`. */
-  upstream: string
+  /**
+   * Origin (and optional base path) requests go to: `http://127.0.0.1:9000`; or
+   * an upstream group (nginx `upstream {}`): a list of URLs or of
+   * `{ url, weight, backup, maxFails, failTimeout }` servers.
+   */
+  upstream: UpstreamConfig
+  /** TLS toward the upstream servers: `{ ca, cert, key, servername, rejectUnauthorized }` (files relative to the config folder). */
+  tls?: UpstreamTlsConfig
+  /** Send the client's Host to the upstream (nginx `proxy_set_header Host $host`). Default false: the upstream's own host. */
+  preserveHost?: boolean
+  /** Upstream answer headers not passed to the client (nginx `proxy_hide_header`), e.g. `["x-powered-by"]`. */
+  hideHeaders?: string[]
   /** What replaces `prefix` in the upstream path; default: the upstream's path (`/`), i.e. the prefix is stripped. */
   rewritePrefix?: string
   /** Methods proxied; others answer 405 on this prefix. Default: DELETE GET HEAD PATCH POST PUT OPTIONS. */

@@ -7,6 +7,7 @@
 // server down for `failTimeout`; `backup` servers are used only while no
 // primary is up. The HTTP client stays undici's: one Pool per server.
 
+import { Readable } from 'node:stream'
 import { Dispatcher } from 'undici'
 
 /** nginx `max_fails` default. */
@@ -202,11 +203,24 @@ function rootCode (err: unknown): string | undefined {
   return e?.code
 }
 
+/**
+ * On a body stream the gateway read whole first (small bodies, plugin.ts
+ * bufferBody): its bytes, so a retry can send them again (undici destroys the
+ * stream of a failed attempt).
+ */
+export const kBufferedBody = Symbol('fjg.bufferedBody')
+
 /** A request body that was not sent yet: none, bytes, or a stream nobody has read from. */
 function bodyUnsent (body: unknown): boolean {
   if (body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body)) return true
-  const s = body as { readableDidRead?: boolean, destroyed?: boolean }
-  return s.readableDidRead === false && s.destroyed !== true
+  const s = body as { readableDidRead?: boolean, destroyed?: boolean, [kBufferedBody]?: Buffer }
+  return s.readableDidRead === false && (s.destroyed !== true || s[kBufferedBody] !== undefined)
+}
+
+/** The body for one attempt: a buffered body's bytes as a new stream, anything else as it is. */
+function bodyFor (body: unknown): unknown {
+  const bytes = (body as { [kBufferedBody]?: Buffer } | null)?.[kBufferedBody]
+  return bytes === undefined ? body : Readable.from([bytes], { objectMode: false })
 }
 
 /** What the group tells the gateway: a server changed state (for metrics and logs). */
@@ -259,7 +273,7 @@ export class GroupDispatcher extends Dispatcher {
       // unless the route sends the client's. Symbol keys (the client's socket,
       // for cancellation) are kept by the spread.
       const headers = this.preserveHost ? opts.headers : { ...opts.headers, host: this.hosts.get(server) }
-      server.pool.request({ ...opts, headers }, (err, data) => {
+      server.pool.request({ ...opts, headers, body: tried.size === 1 ? opts.body : bodyFor(opts.body) }, (err, data) => {
         if (err === null || err === undefined) {
           const wasDown = !server.isUp(Date.now()) || server.fails > 0
           server.succeed()

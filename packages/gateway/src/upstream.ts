@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Pool } from 'undici'
 import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, type GatewayAnswer } from './errors.js'
 import type { HttpRewrite } from './forward.js'
+import type { ConnectTls } from './upstream-tls.js'
 
 // One undici pool per upstream origin, shared by every route to it. We build it
 // ourselves rather than let @fastify/reply-from do it, because reply-from
@@ -92,14 +93,15 @@ class UpstreamPool extends Pool {
   }
 }
 
-export function createUpstreamPool (origin: string): Pool {
+export function createUpstreamPool (origin: string, tls: ConnectTls = { rejectUnauthorized: true }): Pool {
   return new UpstreamPool(origin, {
     connections: DEFAULT_UPSTREAM_CONNECTIONS,
     // Pipelining would let one slow answer hold up the requests queued behind it.
     pipelining: 1,
     keepAliveTimeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
     connectTimeout: DEFAULT_CONNECT_TIMEOUT,
-    connect: { rejectUnauthorized: true }
+    // Verification stays on unless the route's `tls.rejectUnauthorized: false` says otherwise (upstream-tls.ts).
+    connect: { ...tls }
   })
 }
 
