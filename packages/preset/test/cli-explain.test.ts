@@ -137,7 +137,7 @@ tap.test('explain', async (t) => {
     t.equal(r.code, 1)
     t.match(r.stdout, 'route: /at (routes[1]); policy: routes[1].jwt over jwt\n')
     t.match(r.stdout, '\n  FAIL typ        "JWT"; required: at+jwt (tokenType)\n')
-    t.match(r.stdout, /\n {2}FAIL iat {8}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(issued 1 h [01] min ago\); maxAge 600 s\n/)
+    t.match(r.stdout, /\n {2}FAIL iat {8}\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(issued 1 h \d+ min ago\); maxAge 600 s\n/)
     t.match(r.stdout, '\nanswer: 401 FJG_ERR_TOKEN_TYPE: The token type (typ) is not at+jwt\n')
     clean(t, r, token)
   })
