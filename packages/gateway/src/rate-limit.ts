@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import rateLimitPlugin from '@fastify/rate-limit'
 import { parse } from '@lukeed/ms'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { readPath, redisOptions, safeUrl, splitPath } from '@fastify-jwt-gateway/jwt-auth'
 import { FJG_ERR_RATE_LIMITED, FJG_ERR_RATE_LIMIT_UNAVAILABLE } from './errors.js'
 import type { RateLimitConfig } from './types.js'
@@ -78,11 +77,13 @@ export function compileRateLimit (spec: RateLimitConfig, where: string, routePre
 export class RateLimitStores {
   private readonly clients = new Map<string, Redis>()
 
-  client (url: string): Redis {
+  async client (url: string): Promise<Redis> {
+    // Loaded here: ioredis costs start time, and only routes with `redis` need it.
+    const { Redis: RedisClass } = await import('ioredis')
     let c = this.clients.get(url)
     // Offline queue off (redisOptions): a counter call while Redis is down fails
     // at once and onStoreError decides, instead of the request waiting.
-    if (c === undefined) this.clients.set(url, (c = new Redis(url, redisOptions())))
+    if (c === undefined) this.clients.set(url, (c = new RedisClass(url, redisOptions())))
     return c
   }
 
@@ -105,10 +106,11 @@ function isStoreError (err: unknown): boolean {
 
 /** Adds the limiter to a route's context, as a preHandler after the jwt hook (added before it). */
 export async function addRateLimit (instance: FastifyInstance, c: CompiledRateLimit, stores: RateLimitStores): Promise<void> {
+  const rateLimitPlugin = (await import('@fastify/rate-limit')).default
   await instance.register(rateLimitPlugin, {
     global: false,
     enableDraftSpec: c.draftHeaders,
-    ...(c.redis === null ? {} : { redis: stores.client(c.redis), nameSpace: c.nameSpace })
+    ...(c.redis === null ? {} : { redis: await stores.client(c.redis), nameSpace: c.nameSpace })
   })
   const limit = instance.rateLimit({
     max: c.max,

@@ -10,6 +10,7 @@ t.setTimeout(180_000)
 // on a verified claim; one shared count through a real redis-server.
 
 const within = (n: number): string => `the ${n}th request`
+const inWindow = (v: string | undefined): boolean => v !== undefined && /^\d+$/.test(v) && Number(v) >= 1 && Number(v) <= 60
 
 for (const phase of ['access', 'preaccess'] as const) {
   t.test(`phase ${phase}: counted per verified sub, 429 with Retry-After and X-RateLimit-*; bad tokens never reach the limiter`, async (t) => {
@@ -27,11 +28,13 @@ for (const phase of ['access', 'preaccess'] as const) {
     }
     const over = await request(`${url}/api/x`, { headers: alice })
     t.equal(over.status, 429)
-    t.equal(over.headers['retry-after'], '60')
+    // Seconds left in the window: 60 unless the machine took a second between the requests.
+    t.ok(inWindow(over.headers['retry-after']), `Retry-After ${over.headers['retry-after']}`)
     t.equal(over.headers['x-ratelimit-limit'], '2')
     t.equal(over.headers['x-ratelimit-remaining'], '0')
-    t.equal(over.headers['x-ratelimit-reset'], '60')
-    t.same(over.body, { statusCode: 429, code: 'FJG_ERR_RATE_LIMITED', error: 'Too Many Requests', message: 'Rate limit exceeded, retry in 1 minute' })
+    t.equal(over.headers['x-ratelimit-reset'], over.headers['retry-after'])
+    t.same({ ...over.body, message: undefined }, { statusCode: 429, code: 'FJG_ERR_RATE_LIMITED', error: 'Too Many Requests', message: undefined })
+    t.match(over.body.message, /^Rate limit exceeded, retry in (1 minute|[1-5]?\d seconds?)$/)
 
     t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'bob' })) })).status, 200, 'bob has his own count')
     // A token whose sub says "bob" but whose signature is bad is refused by the
@@ -64,7 +67,7 @@ t.test('key claim:<path>, requests without a token keyed by IP, draft headers', 
   t.equal(second.headers['x-ratelimit-remaining'], undefined, 'draft headers only')
   const over = await request(`${url}/api/x`, { headers: b })
   t.equal(over.status, 429)
-  t.equal(over.headers['retry-after'], '60')
+  t.ok(inWindow(over.headers['retry-after']), `Retry-After ${over.headers['retry-after']}`)
   t.equal(over.headers['ratelimit-limit'], '2')
   t.equal((await request(`${url}/api/x`, { headers: c })).status, 200, 'another organisation')
   t.equal((await request(`${url}/api/x`)).status, 200, 'no token (optional): keyed by IP, its own count')

@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import type { RevocationKind } from './revocation.js'
 
 // Revocation lists shared by a fleet of gateways through Redis (issue 14).
@@ -167,8 +167,10 @@ export class RedisRevocation {
   lists: Record<RevocationKind, Map<string, number>> | null = null
   lastLoad: number | null = null
   lastError: string | null = null
-  private readonly client: Redis
-  private readonly subscriber: Redis
+  // Created in start(): ioredis is loaded only by apps that name a Redis.
+  private client: Redis | null = null
+  private subscriber: Redis | null = null
+  private readonly url: string
   private connected = false
   private loading: Promise<void> | null = null
   /**
@@ -186,18 +188,24 @@ export class RedisRevocation {
   constructor (opts: RedisRevocationOptions, private readonly log: RevocationLogger) {
     this.source = safeUrl(opts.url)
     this.prefix = opts.prefix ?? DEFAULT_REVOCATION_PREFIX
-    this.client = new Redis(opts.url, redisOptions())
+    this.url = opts.url
+  }
+
+  private wire (RedisClass: typeof Redis): { client: Redis, subscriber: Redis } {
+    const client = new RedisClass(this.url, redisOptions())
     // The subscriber queues commands while disconnected: its SUBSCRIBE waits for Redis.
-    this.subscriber = new Redis(opts.url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+    const subscriber = new RedisClass(this.url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+    this.client = client
+    this.subscriber = subscriber
     const channel = channelOf(this.prefix)
     // ioredis re-subscribes by itself after a reconnect; each 'ready' of either
     // connection reloads, so nothing published while cut off is missed.
-    this.client.on('ready', () => {
+    client.on('ready', () => {
       if (!this.connected) this.log.info({ revocation: { source: this.source } }, 'jwt: revocation store connected')
       this.connected = true
       this.reload()
     })
-    this.subscriber.on('ready', () => this.reload())
+    subscriber.on('ready', () => this.reload())
     const down = (err?: Error): void => {
       if (err !== undefined) this.lastError = err.message
       if (!this.connected) return
@@ -205,13 +213,14 @@ export class RedisRevocation {
       this.log.warn({ revocation: { source: this.source, error: this.lastError, entries: this.counts() } },
         'jwt: revocation store unreachable; keeping the last lists')
     }
-    this.client.on('error', (err: Error) => down(err))
-    this.client.on('close', () => down())
+    client.on('error', (err: Error) => down(err))
+    client.on('close', () => down())
     // The subscriber's errors are the same outage: record, do not crash.
-    this.subscriber.on('error', (err: Error) => { this.lastError = err.message })
-    this.subscriber.on('message', (ch: string, message: string) => {
+    subscriber.on('error', (err: Error) => { this.lastError = err.message })
+    subscriber.on('message', (ch: string, message: string) => {
       if (ch === channel) this.apply(message)
     })
+    return { client, subscriber }
   }
 
   /** Connects and makes the first load, bounded by REVOCATION_START_TIMEOUT; never rejects. */
@@ -229,11 +238,15 @@ export class RedisRevocation {
           'jwt: revocation store unreachable at start; tokens of its policies are refused until it is loaded')
       }
     }
-    // The subscriber queues its SUBSCRIBE until connected (even after a failed
-    // first attempt); once subscribed, a full load sees every change before it.
-    this.subscriber.subscribe(channelOf(this.prefix)).then(() => this.reload(), () => {})
-    this.subscriber.connect().catch(() => {})
-    this.client.connect().catch(unreachable)
+    import('ioredis').then(({ Redis: RedisClass }) => {
+      if (this.closed) return
+      const { client, subscriber } = this.wire(RedisClass)
+      // The subscriber queues its SUBSCRIBE until connected (even after a failed
+      // first attempt); once subscribed, a full load sees every change before it.
+      subscriber.subscribe(channelOf(this.prefix)).then(() => this.reload(), () => {})
+      subscriber.connect().catch(() => {})
+      client.connect().catch(unreachable)
+    }, unreachable)
     this.started = first.finally(() => clearTimeout(timer))
     this.resync = setInterval(() => { if (this.connected) this.reload() }, REVOCATION_RESYNC_INTERVAL)
     this.resync.unref()
@@ -268,13 +281,14 @@ export class RedisRevocation {
 
   /** Full load; one at a time, a request during one makes one more after it. */
   private reload (): void {
-    if (this.closed) return
+    const client = this.client
+    if (this.closed || client === null) return
     if (this.loading !== null) {
       this.again = true
       return
     }
     this.during = []
-    this.loading = loadRevoked(this.client, this.prefix).then((lists) => {
+    this.loading = loadRevoked(client, this.prefix).then((lists) => {
       if (this.closed) return
       for (const change of this.during) applyChange(lists, change)
       const first = this.lists === null
@@ -315,7 +329,7 @@ export class RedisRevocation {
     this.closed = true
     if (this.resync !== null) clearInterval(this.resync)
     this.resync = null
-    this.client.disconnect()
-    this.subscriber.disconnect()
+    this.client?.disconnect()
+    this.subscriber?.disconnect()
   }
 }
