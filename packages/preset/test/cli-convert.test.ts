@@ -12,6 +12,9 @@ import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
 // and, started, behaves as the nginx config does: 401 / 403 / 200 with the
 // claim headers reaching the upstream.
 
+// Many CLI processes, each loading Fastify: far more than the 60 s default per file on a loaded 2-core machine.
+tap.setTimeout(300_000)
+
 const FIXTURES = join(__dirname, 'fixtures', 'nginx')
 
 function hs256 (secret: Buffer | string, payload: Record<string, unknown>): string {

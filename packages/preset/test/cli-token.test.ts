@@ -9,6 +9,9 @@ import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
 // `token` as a user runs it: the real CLI mints a token from key files, and the
 // real gateway (started from a config with the matching public keys) accepts it.
 
+// Many CLI processes, each loading Fastify: far more than the 60 s default per file on a loaded 2-core machine.
+tap.setTimeout(300_000)
+
 const ISSUER = 'https://issuer.example'
 
 function decode (token: string): { header: Record<string, unknown>, payload: Record<string, unknown> } {
