@@ -478,7 +478,8 @@ export function gatewayConfigProblems (config: unknown): string[] {
       out.push(`routes[${i}].methods: a WebSocket route needs GET (the upgrade is a GET request)`)
     }
     const up = route.upstream
-    const entries = typeof up === 'string' ? [{ at: `routes[${i}].upstream`, url: up }]
+    const entries = typeof up === 'string'
+      ? [{ at: `routes[${i}].upstream`, url: up }]
       : Array.isArray(up) ? up.map((u: unknown, j) => ({ at: `routes[${i}].upstream[${j}]${typeof u === 'string' ? '' : '.url'}`, url: typeof u === 'string' ? u : isObject(u) ? u.url : undefined })) : []
     let basePath: string | null = null
     for (const { at, url: text } of entries) {
