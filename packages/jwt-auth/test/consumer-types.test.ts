@@ -74,7 +74,7 @@ export async function build () {
   })
   await app.register(gateway, { routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9', jwt: false }] })
   await app.register(async (child) => {
-    await child.register(gatewayNamed, { server: { healthPath: '/v2/health' }, routes: [{ prefix: '/v2', upstream: 'http://127.0.0.1:9', jwt: false }] })
+    await child.register(gatewayNamed, { server: { healthPath: '/v2/health', readyPath: '/v2/ready', metricsPath: false }, routes: [{ prefix: '/v2', upstream: 'http://127.0.0.1:9', jwt: false }] })
   })
   app.get('/me', async (request) => {
     expectTypeOf(request.jwt).toEqualTypeOf<VerifiedJwt | null>()

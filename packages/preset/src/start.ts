@@ -35,6 +35,8 @@ export interface StartOptions {
   graceDelay?: number
   /** false: `reload()` is refused (a cluster worker: the primary reloads by replacing workers). */
   reloadable?: boolean
+  /** Written once listening, before the listening line (a script that waits for the line finds the file). */
+  pidFile?: string
   /** In a cluster worker: metrics scrapes answer with every worker's figures. */
   aggregateMetrics?: BuildServerOptions['aggregateMetrics']
 }
@@ -177,6 +179,14 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     throw listenProblem(err, host, port) ?? err
   }
   const url = urlOf(host, actual)
+  if (opts.pidFile !== undefined) {
+    try {
+      writePidFile(opts.pidFile)
+    } catch (err) {
+      await close()
+      throw err
+    }
+  }
   announce(url)
   if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(url, demo))
 
@@ -356,8 +366,7 @@ export async function startCommand (values: { config?: string, host?: string, po
       describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port)} (${workers} workers)`
     })
   }
-  const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn })
-  if (values['pid-file'] !== undefined) writePidFile(values['pid-file'])
+  const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn, ...(values['pid-file'] === undefined ? {} : { pidFile: values['pid-file'] }) })
   handleSignals(running)
   return undefined
 }
