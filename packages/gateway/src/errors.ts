@@ -36,6 +36,8 @@ export const FJG_ERR_RATE_LIMIT_UNAVAILABLE = answer('FJG_ERR_RATE_LIMIT_UNAVAIL
  */
 export const FJG_ERR_CLIENT_CERT_REQUIRED = answer('FJG_ERR_CLIENT_CERT_REQUIRED', 403, 'Forbidden', 'A valid client certificate is required')
 
+/** A `byClaim` route: the verified claim matches no `map` entry and there is no `default`. */
+export const FJG_ERR_UPSTREAM_NO_MATCH = answer('FJG_ERR_UPSTREAM_NO_MATCH', 403, 'Forbidden', 'No upstream serves the token\'s claim value')
 /** The auth endpoint (server.authPath) was called from an address not in server.authTrustedProxies. */
 export const FJG_ERR_AUTH_UNTRUSTED = answer('FJG_ERR_AUTH_UNTRUSTED', 403, 'Forbidden', 'The caller may not use the auth endpoint')
 /** The auth endpoint was asked about a path that no route owns. */

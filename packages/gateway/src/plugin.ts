@@ -4,11 +4,11 @@ import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
 import {
-  compilePolicy, createHook, mergePolicy, policyProblems, SharedResources, type CompiledPolicy, type JwtPolicy
+  compilePolicy, createHook, mergePolicy, parsePath, policyProblems, readPath, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth'
 import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
-  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, type GatewayAnswer
+  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
 import { compileForwarder, type HttpRewrite } from './forward.js'
 import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
@@ -18,7 +18,10 @@ import {
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
 import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
-import { GroupDispatcher, kBufferedBody, UpstreamGroup, UpstreamServer, upstreamServers, type RequestPool } from './upstream-group.js'
+import {
+  ClaimDispatcher, GroupDispatcher, kBufferedBody, kClaimTarget, UpstreamGroup, UpstreamServer, upstreamServers, upstreamTargets,
+  type RequestPool, type UpstreamServerConfig
+} from './upstream-group.js'
 import { loadUpstreamTls, type ConnectTls } from './upstream-tls.js'
 import { registerOperations } from './operations.js'
 import { addRateLimit, compileRateLimit, RateLimitStores, type CompiledRateLimit } from './rate-limit.js'
@@ -316,21 +319,19 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   const groups: Array<{ route: string, group: UpstreamGroup<RequestPool> }> = []
   for (const r of routes) {
     const connect = (tlsOf[r.index] as { connect: ConnectTls }).connect
-    const servers = upstreamServers(r.route.upstream).map((cfg) => {
-      const origin = new URL(cfg.url).origin
-      const key = `${origin} ${JSON.stringify(connect)}`
-      let p = pools.get(key)
-      if (p === undefined) pools.set(key, (p = createUpstreamPool(origin, connect)))
-      return new UpstreamServer<RequestPool>(cfg, p)
-    })
-    let pool: RequestPool
-    if (servers.length === 1) {
-      pool = (servers[0] as UpstreamServer<RequestPool>).pool
-    } else {
+    const dispatcherFor = (configs: UpstreamServerConfig[]): RequestPool => {
+      const servers = configs.map((cfg) => {
+        const origin = new URL(cfg.url).origin
+        const key = `${origin} ${JSON.stringify(connect)}`
+        let p = pools.get(key)
+        if (p === undefined) pools.set(key, (p = createUpstreamPool(origin, connect)))
+        return new UpstreamServer<RequestPool>(cfg, p)
+      })
+      if (servers.length === 1) return (servers[0] as UpstreamServer<RequestPool>).pool
       // An upstream group: failover and passive health over the servers' pools (upstream-group.ts).
       const group = new UpstreamGroup(servers)
       groups.push({ route: r.prefix, group })
-      pool = new GroupDispatcher(group, {
+      return new GroupDispatcher(group, {
         preserveHost: r.route.preserveHost === true,
         onState (s, up) {
           fastify.log.warn({ upstream: { route: r.prefix, url: s.url, up } }, `upstream: ${s.url} is ${up ? 'up again' : `marked down for ${s.failTimeout / 1000} s`}`)
@@ -338,10 +339,23 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
         }
       })
     }
+    const targets = upstreamTargets(r.route.upstream)
+    let pool: RequestPool
+    let claimRouter: ClaimRouter | null = null
+    if (targets.byClaim === null) {
+      pool = dispatcherFor(targets.fallback as UpstreamServerConfig[])
+    } else {
+      // nginx `map $jwt_claim_x $upstream`: the verified claim picks the target (claimRoute below).
+      const byValue = new Map<string, RequestPool>()
+      for (const [value, configs] of targets.targets) byValue.set(value, dispatcherFor(configs))
+      const fallback = targets.fallback === null ? null : dispatcherFor(targets.fallback)
+      claimRouter = { path: parsePath(targets.byClaim), name: targets.byClaim, byValue, fallback }
+      pool = new ClaimDispatcher([...byValue.values(), ...(fallback === null ? [] : [fallback])]) as unknown as RequestPool
+    }
     const entry = taken.get(r.prefix) as { first: number, methods: Set<string> }
     const refused = entry.first === r.index ? DEFAULT_METHODS.filter((m) => !entry.methods.has(m)) : []
     const allow = DEFAULT_METHODS.filter((m) => entry.methods.has(m)).join(', ')
-    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server, limits, certHeaders }), r.prefix === '/' ? {} : { prefix: r.prefix })
+    fastify.register(routeContext(r, { forwarded, pool, refused, allow, selector, server, limits, certHeaders, claimRouter }), r.prefix === '/' ? {} : { prefix: r.prefix })
   }
 
   const healthPath = config.server?.healthPath ?? DEFAULT_HEALTH_PATH
@@ -397,6 +411,45 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   })
 }
 
+/** A `byClaim` route's targets, by claim value. */
+interface ClaimRouter {
+  readonly path: ReturnType<typeof parsePath>
+  readonly name: string
+  readonly byValue: ReadonlyMap<string, RequestPool>
+  readonly fallback: RequestPool | null
+}
+
+const kRequestTarget = Symbol('fjg.requestTarget')
+
+/**
+ * Picks a `byClaim` route's target from the verified token (request.jwt,
+ * never a header): a string or number claim equal to a key of `map`, else
+ * `default`; neither → 403 FJG_ERR_UPSTREAM_NO_MATCH. Runs after the policy.
+ */
+function claimRoute (router: ClaimRouter) {
+  return function pickUpstream (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+    const payload = request.jwt?.payload
+    const v = payload === undefined ? undefined : readPath(payload, router.path)
+    const target = (typeof v === 'string' || typeof v === 'number' ? router.byValue.get(String(v)) : undefined) ?? router.fallback
+    if (target === null) {
+      request.log.info({ upstream: { byClaim: router.name, value: typeof v === 'string' ? v.slice(0, 128) : v === undefined ? 'absent' : typeof v } }, 'upstream: no target for the claim value')
+      return send(reply, FJG_ERR_UPSTREAM_NO_MATCH)
+    }
+    ;(request as unknown as Record<symbol, unknown>)[kRequestTarget] = target
+    done()
+  }
+}
+
+/** Carries the chosen target to the ClaimDispatcher on the upstream request's headers (a symbol key: never sent). */
+function withClaimTarget (rewrite: HttpRewrite): HttpRewrite {
+  return function rewriteWithTarget (request, headers) {
+    const out = rewrite(request, headers)
+    const target = (request as unknown as Record<symbol, unknown>)[kRequestTarget]
+    if (target !== undefined) (out as Record<symbol, unknown>)[kClaimTarget] = target
+    return out
+  }
+}
+
 /** nginx `proxy_set_header Host $host`: the client's Host instead of the upstream's. */
 function preserveHost (rewrite: HttpRewrite): HttpRewrite {
   return function withClientHost (request, headers) {
@@ -448,9 +501,10 @@ interface RouteContextOptions {
   server: ServerConfig
   limits: RateLimitStores
   certHeaders: readonly string[]
+  claimRouter: ClaimRouter | null
 }
 
-function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server, limits, certHeaders }: RouteContextOptions) {
+function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, selector, server, limits, certHeaders, claimRouter }: RouteContextOptions) {
   return async function route (instance: FastifyInstance): Promise<void> {
     const { route, policy } = r
     // Before the policy and before routing has any effect: see pathGuard.
@@ -464,11 +518,12 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     if (policy !== null) instance.addHook(policy.phase === 'preaccess' ? 'onRequest' : 'preHandler', createHook(policy, { requestHeaders: false }))
     // After the jwt hook, whatever its phase: the limiter's key is a verified claim.
     if (r.rateLimit !== null) await addRateLimit(instance, r.rateLimit, limits)
+    if (claimRouter !== null) instance.addHook('preHandler', claimRoute(claimRouter))
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
     const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
     const replyOptions: Record<string, unknown> = {
-      rewriteRequestHeaders: cancelWithClient(route.preserveHost === true ? preserveHost(fwd.http) : fwd.http),
+      rewriteRequestHeaders: cancelWithClient(withClaimTarget(route.preserveHost === true ? preserveHost(fwd.http) : fwd.http)),
       rewriteHeaders: upstreamAnswerHeaders(route, r.prefix),
       onError: upstreamErrorHandler(upstreamServers(route.upstream).map((u) => u.url).join(','), r.prefix),
       timeout: route.timeout ?? DEFAULT_UPSTREAM_TIMEOUT,

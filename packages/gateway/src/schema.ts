@@ -58,6 +58,28 @@ const upstreamUrl = {
   description: 'http(s) origin, optionally with a base path: "http://127.0.0.1:9000"'
 }
 
+const upstreamGroup = {
+  type: 'array',
+  minItems: 1,
+  items: {
+    anyOf: [
+      upstreamUrl,
+      {
+        type: 'object',
+        additionalProperties: false,
+        required: ['url'],
+        properties: {
+          url: upstreamUrl,
+          weight: { type: 'integer', minimum: 1, description: 'Share of requests among the primaries (or among the backups); default 1 (nginx weight=)' },
+          backup: { type: 'boolean', description: 'Used only while no primary server is up (nginx backup)' },
+          maxFails: { type: 'integer', minimum: 0, description: `Connect failures within failTimeout that mark the server down; 0 = never; default ${DEFAULT_MAX_FAILS} (nginx max_fails=)` },
+          failTimeout: { type: 'number', exclusiveMinimum: 0, description: `Seconds: the window for maxFails and how long the server stays down; default ${DEFAULT_FAIL_TIMEOUT} (nginx fail_timeout=)` }
+        }
+      }
+    ]
+  }
+}
+
 const routeSchema = {
   type: 'object',
   additionalProperties: false,
@@ -70,28 +92,19 @@ const routeSchema = {
       description: 'Path prefix the route owns, e.g. "/api" (the longest matching prefix wins; no "*", ":", "?" or "#")'
     },
     upstream: {
-      description: 'An http(s) URL ("http://127.0.0.1:9000", optionally with a base path), or an upstream group (nginx upstream {}): a list of URLs or of { url, weight, backup, maxFails, failTimeout } servers',
+      description: 'An http(s) URL ("http://127.0.0.1:9000", optionally with a base path), an upstream group (nginx upstream {}): a list of URLs or of { url, weight, backup, maxFails, failTimeout } servers, or { byClaim, map, default } (nginx map $jwt_claim_x $upstream)',
       anyOf: [
         upstreamUrl,
+        upstreamGroup,
         {
-          type: 'array',
-          minItems: 1,
-          items: {
-            anyOf: [
-              upstreamUrl,
-              {
-                type: 'object',
-                additionalProperties: false,
-                required: ['url'],
-                properties: {
-                  url: upstreamUrl,
-                  weight: { type: 'integer', minimum: 1, description: 'Share of requests among the primaries (or among the backups); default 1 (nginx weight=)' },
-                  backup: { type: 'boolean', description: 'Used only while no primary server is up (nginx backup)' },
-                  maxFails: { type: 'integer', minimum: 0, description: `Connect failures within failTimeout that mark the server down; 0 = never; default ${DEFAULT_MAX_FAILS} (nginx max_fails=)` },
-                  failTimeout: { type: 'number', exclusiveMinimum: 0, description: `Seconds: the window for maxFails and how long the server stays down; default ${DEFAULT_FAIL_TIMEOUT} (nginx fail_timeout=)` }
-                }
-              }
-            ]
+          type: 'object',
+          additionalProperties: false,
+          required: ['byClaim', 'map'],
+          description: 'Routing on a verified claim: the claim\'s value picks the target; default when none matches (else 403 FJG_ERR_UPSTREAM_NO_MATCH)',
+          properties: {
+            byClaim: { type: 'string', minLength: 1, description: 'Claim path, e.g. "tenant" or "org.id"' },
+            map: { type: 'object', minProperties: 1, additionalProperties: { anyOf: [upstreamUrl, upstreamGroup] }, description: 'Claim value → URL or upstream group' },
+            default: { anyOf: [upstreamUrl, upstreamGroup], description: 'When the claim matches no key of map' }
           }
         }
       ]
@@ -477,10 +490,21 @@ export function gatewayConfigProblems (config: unknown): string[] {
     if (route.websocket === true && !methodsOf(route).has('GET')) {
       out.push(`routes[${i}].methods: a WebSocket route needs GET (the upgrade is a GET request)`)
     }
+    // Every URL the route names, with where it is written: one, a group, or byClaim's targets.
+    const urlsOf = (target: unknown, at: string): Array<{ at: string, url: unknown }> => typeof target === 'string'
+      ? [{ at, url: target }]
+      : Array.isArray(target)
+        ? target.map((u: unknown, j) => ({ at: `${at}[${j}]${typeof u === 'string' ? '' : '.url'}`, url: typeof u === 'string' ? u : isObject(u) ? u.url : undefined }))
+        : []
     const up = route.upstream
-    const entries = typeof up === 'string'
-      ? [{ at: `routes[${i}].upstream`, url: up }]
-      : Array.isArray(up) ? up.map((u: unknown, j) => ({ at: `routes[${i}].upstream[${j}]${typeof u === 'string' ? '' : '.url'}`, url: typeof u === 'string' ? u : isObject(u) ? u.url : undefined })) : []
+    const entries = isObject(up)
+      ? [
+          ...(isObject(up.map) ? Object.entries(up.map).flatMap(([k, v]) => urlsOf(v, jsonPath(`routes[${i}].upstream.map`, segment(k)))) : []),
+          ...urlsOf(up.default, `routes[${i}].upstream.default`)
+        ]
+      : urlsOf(up, `routes[${i}].upstream`)
+    // The claim is read from the verified token only: a route without a policy has none.
+    if (isObject(up) && typeof up.byClaim === 'string' && route.jwt === false) out.push(`routes[${i}].upstream.byClaim: needs the route's jwt policy (the claim is read from the verified token), but jwt is false`)
     let basePath: string | null = null
     for (const { at, url: text } of entries) {
       if (typeof text !== 'string' || !/^https?:\/\//.test(text)) continue

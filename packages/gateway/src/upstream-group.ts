@@ -28,8 +28,21 @@ export interface UpstreamServerConfig {
   failTimeout?: number
 }
 
-/** A route's `upstream`: one URL, a list of URLs, or a list of server entries. */
-export type UpstreamConfig = string | Array<string | UpstreamServerConfig>
+/** One URL, a list of URLs, or a list of server entries (an upstream group). */
+export type UpstreamTarget = string | Array<string | UpstreamServerConfig>
+
+/**
+ * Routing on a verified claim (nginx `map $jwt_claim_tenant $upstream`):
+ * the claim's value picks the target; `default` when it matches none.
+ */
+export interface ClaimRouting {
+  byClaim: string
+  map: Record<string, UpstreamTarget>
+  default?: UpstreamTarget
+}
+
+/** A route's `upstream`. */
+export type UpstreamConfig = UpstreamTarget | ClaimRouting
 
 export interface UpstreamServerState {
   url: string
@@ -108,10 +121,64 @@ export class UpstreamServer<P = unknown> {
   }
 }
 
-/** The entries of a route's `upstream`, as server configs. */
+function targetServers (target: UpstreamTarget): UpstreamServerConfig[] {
+  if (typeof target === 'string') return [{ url: target }]
+  return target.map((u) => typeof u === 'string' ? { url: u } : u)
+}
+
+export function isClaimRouting (upstream: UpstreamConfig): upstream is ClaimRouting {
+  return typeof upstream === 'object' && !Array.isArray(upstream)
+}
+
+/** Every server a route's `upstream` names (with `byClaim`: of every target, the default last). */
 export function upstreamServers (upstream: UpstreamConfig): UpstreamServerConfig[] {
-  if (typeof upstream === 'string') return [{ url: upstream }]
-  return upstream.map((u) => typeof u === 'string' ? { url: u } : u)
+  if (!isClaimRouting(upstream)) return targetServers(upstream)
+  const all = Object.values(upstream.map).flatMap(targetServers)
+  return upstream.default === undefined ? all : all.concat(targetServers(upstream.default))
+}
+
+/** The targets of a route: one (`key` null), or one per claim value and the default. */
+export function upstreamTargets (upstream: UpstreamConfig): { byClaim: string | null, targets: Map<string, UpstreamServerConfig[]>, fallback: UpstreamServerConfig[] | null } {
+  if (!isClaimRouting(upstream)) return { byClaim: null, targets: new Map(), fallback: targetServers(upstream) }
+  return {
+    byClaim: upstream.byClaim,
+    targets: new Map(Object.entries(upstream.map).map(([k, v]) => [k, targetServers(v)])),
+    fallback: upstream.default === undefined ? null : targetServers(upstream.default)
+  }
+}
+
+/** Where the route's hook put the claim-chosen target for the dispatcher (a symbol key: never sent). */
+export const kClaimTarget = Symbol('fjg.claimTarget')
+
+/**
+ * The dispatcher of a `byClaim` route: the target chosen before the request
+ * was proxied (from the verified token, never from a header) is on the
+ * request headers under kClaimTarget.
+ */
+export class ClaimDispatcher extends Dispatcher {
+  private readonly all: RequestPool[]
+  constructor (all: RequestPool[]) {
+    super()
+    this.all = all
+  }
+
+  override request (opts: any, callback?: any): any {
+    const target = opts.headers?.[kClaimTarget] as RequestPool | undefined
+    if (target === undefined) throw new Error('ClaimDispatcher: no target chosen (the route hook did not run)')
+    return target.request(opts, callback)
+  }
+
+  override dispatch (): boolean {
+    throw new TypeError('ClaimDispatcher: dispatch() is not used (reply-from calls request())')
+  }
+
+  override async close (): Promise<void> {
+    await Promise.all(this.all.map((p) => p.close()))
+  }
+
+  override async destroy (): Promise<void> {
+    await Promise.all(this.all.map((p) => p.destroy()))
+  }
 }
 
 /**
