@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { hostname } from 'node:os'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { ListenerOptions } from './gateway.js'
 
 // Reload without dropping a request (nginx's `nginx -s reload`, done in one
-// process). The preset owns the one listening http.Server; every Fastify app
+// process). The preset owns the one listening server; every Fastify app
 // (the first, and each one a reload builds) is built on a detached server that
 // never listens (`serverFactory`). The listening server hands each event to
 // the app of the moment, so a swap is one assignment:
@@ -15,10 +18,16 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 //   once its last request is done (or the grace delay has run out);
 // - the listening socket is never closed, so no connection is refused.
 //
-// Seam for edge TLS (HTTPS / HTTP2 listeners): `createListener` is the one
-// place the listening server is made, and `Listener.server` the object whose
-// certificates a reload would renew (`setSecureContext`); see start.ts
-// `reloadables`.
+// Edge TLS (server.tls, server.http2): the listening server is of the kind
+// the gateway's `listenerOptions` says (http, https, or HTTP/2 with
+// allowHTTP1), made here from those options. The detached app only needs the
+// requests: Fastify tells an HTTP/2 compat request by `httpVersionMajor`, and
+// `request.raw.socket` is the TLS socket of the listening server, so client
+// certificates and `request.protocol` read the real connection. A reload
+// renews the certificate with `setSecureContext` on `Listener.server` (start.ts).
+
+/** The listening server: plain HTTP, HTTPS, or HTTP/2 over TLS with HTTP/1.1 by ALPN. */
+export type ListeningServer = Server | HttpsServer | Http2SecureServer
 
 /** Events of the listening server that belong to the application. */
 const APP_EVENTS = ['upgrade', 'clientError', 'checkContinue', 'checkExpectation', 'connect'] as const
@@ -53,23 +62,45 @@ function slotOf (app: FastifyInstance): Slot {
 }
 
 export class Listener {
-  readonly server: Server
+  readonly server: ListeningServer
+  /** The kind of `server`, from the options it was made with. */
+  readonly kind: 'http' | 'https' | 'http2'
   private current: Slot
+  /** Open HTTP/2 sessions: closed (GOAWAY, open streams finish) when the listener closes. */
+  private readonly sessions = new Set<Http2Session>()
 
-  constructor (app: FastifyInstance) {
+  /** `options`: the gateway's listenerOptions for the config (`{}`: plain HTTP). */
+  constructor (app: FastifyInstance, options: ListenerOptions = {}) {
     this.current = slotOf(app)
     // Fastify's own server settings (it leaves a serverFactory's server alone).
-    const c = app.initialConfig as { keepAliveTimeout?: number, requestTimeout?: number, connectionTimeout?: number, maxRequestsPerSocket?: number }
-    this.server = createServer((req, res) => {
+    const c = app.initialConfig as { keepAliveTimeout?: number, requestTimeout?: number, connectionTimeout?: number, maxRequestsPerSocket?: number, http2SessionTimeout?: number }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       const slot = this.current
       slot.inflight++
       res.once('close', slot.done)
       slot.handler(req, res)
-    })
-    this.server.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
-    this.server.requestTimeout = c.requestTimeout ?? 0
-    this.server.setTimeout(c.connectionTimeout ?? 0)
-    if ((c.maxRequestsPerSocket ?? 0) > 0) this.server.maxRequestsPerSocket = c.maxRequestsPerSocket as number
+    }
+    if (options.https !== undefined && options.http2 === true) {
+      // As Fastify makes its own HTTP/2 server (lib/server.js): a session idle this long is closed.
+      const server = createSecureServer(options.https, onRequest as unknown as Parameters<typeof createSecureServer>[1])
+      const timeout = c.http2SessionTimeout ?? 72_000
+      server.on('session', (session: Http2Session) => {
+        this.sessions.add(session)
+        session.once('close', () => this.sessions.delete(session))
+        session.setTimeout(timeout, () => session.close())
+      })
+      server.setTimeout(c.connectionTimeout ?? 0)
+      this.server = server
+      this.kind = 'http2'
+    } else {
+      const server = options.https === undefined ? createServer(onRequest) : createHttpsServer(options.https, onRequest)
+      server.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
+      server.requestTimeout = c.requestTimeout ?? 0
+      server.setTimeout(c.connectionTimeout ?? 0)
+      if ((c.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = c.maxRequestsPerSocket as number
+      this.server = server
+      this.kind = options.https === undefined ? 'http' : 'https'
+    }
     for (const event of APP_EVENTS) {
       this.server.on(event, (...args: unknown[]) => {
         const target = this.current.app.server
@@ -121,8 +152,13 @@ export class Listener {
    * that turn idle are closed as they do), then closes the app.
    */
   async close (sweepInterval: number): Promise<void> {
-    const sweep = setInterval(() => this.server.closeIdleConnections(), sweepInterval)
+    // HTTP/1.1 connections (also those an HTTP/2 server took by ALPN fallback:
+    // Node 20 tracks them once it listens) that turn idle are closed as they do.
+    const server = this.server as { closeIdleConnections?: () => void }
+    const sweep = setInterval(() => server.closeIdleConnections?.(), sweepInterval)
     try {
+      // HTTP/2: GOAWAY to every session; the streams already open finish first.
+      for (const session of this.sessions) session.close()
       if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()))
       await this.current.app.close()
     } finally {

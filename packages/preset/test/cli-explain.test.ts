@@ -191,7 +191,7 @@ tap.test('explain', async (t) => {
     const token = sign(set.rsa, 'RS256', { sub: 'a' })
     const ok = await run(['explain', '-c', remote, token])
     t.equal(ok.code, 0)
-    t.match(ok.stdout, `route: / (routes[0]); policy: jwt (inherited)\n`)
+    t.match(ok.stdout, 'route: / (routes[0]); policy: jwt (inherited)\n')
     t.match(ok.stdout, `\n  ok   key        kid "${set.rsa.kid}": 1 candidate key in jwks ${srv.url('/jwks')}\n`)
     clean(t, ok, token, [String(set.rsa.signingKey).split('\n')[1] as string])
     const unknown = sign(set.rsa2, 'RS256', { sub: 'a' }, { kid: 'rotated-away' })

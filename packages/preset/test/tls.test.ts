@@ -117,7 +117,7 @@ t.test('reloadTls: new handshakes get the new certificate, open connections and 
 
   copyFileSync(second.certFile, join(dir, 'tls', 'server.crt'))
   copyFileSync(second.keyFile, join(dir, 'tls', 'server.key'))
-  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), true)
+  t.equal(reloadTls(running.server as any, tls, baseDir, log), true)
   t.match(lines.at(-1), { level: 'info', msg: 'tls: certificate reloaded, new connections use it' })
 
   const slow = await inFlight
@@ -129,11 +129,11 @@ t.test('reloadTls: new handshakes get the new certificate, open connections and 
 
   // A certificate with another certificate's key: refused, the current pair stays.
   copyFileSync(first.certFile, join(dir, 'tls', 'server.crt'))
-  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), false)
+  t.equal(reloadTls(running.server as any, tls, baseDir, log), false)
   t.match(lines.at(-1), { level: 'error', msg: `tls: reload refused, the current certificate stays: server.tls.key: ${join(dir, 'tls', 'server.key')} is not the private key of the certificate in ${join(dir, 'tls', 'server.crt')}` })
   t.equal((await get(`${running.url}/api/a`)).serial, second.serial)
   copyFileSync(join(dir, 'gateway.json'), join(dir, 'tls', 'server.key'))
-  t.equal(reloadTls(running.app.server as any, tls, baseDir, log), false)
+  t.equal(reloadTls(running.server as any, tls, baseDir, log), false)
   t.match(lines.at(-1), { level: 'error', msg: /server\.tls\.key: .* is not an unencrypted PEM private key/ })
   t.equal((await get(`${running.url}/api/a`)).serial, second.serial)
 })
