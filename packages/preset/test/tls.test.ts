@@ -162,3 +162,114 @@ t.test('check and start: a certificate that is not the key\'s is refused; an exp
   const fine = await check(join(configDir(t, pki.server('gw-fine', { days: 90 })), 'gateway.json'))
   t.strictSame(fine.warnings, [])
 })
+
+/** The peer certificate's serial seen by an HTTP/2 client (node:http2), and the answer's status. */
+async function h2Get (t: Test, url: string, path: string, client?: Issued): Promise<{ status: number, serial: string, body: any }> {
+  const session = http2.connect(url, { ca: pki.ca.cert, ...(client === undefined ? {} : { cert: client.cert, key: client.key }) })
+  t.teardown(() => session.destroy())
+  const stream = session.request({ ':path': path })
+  let text = ''
+  stream.on('data', (c) => { text += String(c) })
+  const status = await new Promise<number>((resolve, reject) => {
+    stream.on('response', (h) => resolve(h[':status'] as number))
+    stream.on('error', reject)
+  })
+  await new Promise((resolve) => stream.on('end', resolve))
+  const serial = (session.socket as TLSSocket).getPeerCertificate().serialNumber
+  session.close()
+  let body: unknown = text
+  try { body = JSON.parse(text) } catch {}
+  return { status, serial, body }
+}
+
+t.test('start + reload() (SIGHUP): the listener gets the new certificate, a request in flight finishes, a bad pair or a listener change is refused', async (t) => {
+  const up = await upstream(t)
+  const first = pki.server('gw-r1')
+  const second = pki.server('gw-r2')
+  const dir = configDir(t, first, { http2: true }, up)
+  const file = join(dir, 'gateway.json')
+  const routes = (extra: Array<Record<string, unknown>>): Array<Record<string, unknown>> => [{ prefix: '/api', upstream: up, rewritePrefix: '/api', jwt: false }, ...extra]
+  const write = (server: Record<string, unknown>, extra: Array<Record<string, unknown>> = []): void => {
+    writeJson(file, { server: { host: '127.0.0.1', port: 0, logLevel: 'silent', tls: { cert: 'tls/server.crt', key: 'tls/server.key' }, ...server }, routes: routes(extra) })
+  }
+  const running = await run(t, dir)
+  t.match(running.url, /^https:\/\//)
+  t.equal(running.redirectPort, null)
+
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keepAlive.destroy())
+  t.equal((await get(`${running.url}/api/a`, { agent: keepAlive })).serial, first.serial)
+  t.equal((await h2Get(t, running.url, '/api/a')).serial, first.serial)
+  const inFlight = get(`${running.url}/api/slow?ms=400`)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+
+  copyFileSync(second.certFile, join(dir, 'tls', 'server.crt'))
+  copyFileSync(second.keyFile, join(dir, 'tls', 'server.key'))
+  write({ http2: true }, [{ prefix: '/v2', upstream: up, jwt: false }])
+  t.strictSame(await running.reload(), { ok: true, problems: [], warnings: [] })
+
+  const slow = await inFlight
+  t.equal(slow.status, 200, 'the request in flight finishes')
+  t.strictSame(slow.body, { slow: true, ms: 400 })
+  t.equal(slow.serial, first.serial)
+  const fresh = await get(`${running.url}/v2/x`)
+  t.equal(fresh.status, 200, 'the reloaded config is served')
+  t.equal(fresh.serial, second.serial, 'a new HTTP/1.1 handshake sees the new serial')
+  t.equal(fresh.body.headers['x-forwarded-proto'], 'https')
+  const h2 = await h2Get(t, running.url, '/v2/y')
+  t.equal(h2.status, 200)
+  t.equal(h2.serial, second.serial, 'a new HTTP/2 handshake sees the new serial')
+  t.equal((await get(`${running.url}/api/a`, { agent: keepAlive })).serial, first.serial, 'the open connection keeps its certificate')
+
+  // A certificate with another certificate's key: the whole reload is refused (as check refuses it); the running pair and routes stay.
+  copyFileSync(first.certFile, join(dir, 'tls', 'server.crt'))
+  write({ http2: true })
+  const bad = await running.reload()
+  t.strictSame(bad, { ok: false, problems: [`server.tls.key: ${join(dir, 'tls', 'server.key')} is not the private key of the certificate in ${join(dir, 'tls', 'server.crt')}`], warnings: [] })
+  const kept = await get(`${running.url}/v2/x`)
+  t.equal(kept.serial, second.serial, 'the old certificate stays')
+  t.equal(kept.status, 200, 'the old config stays')
+
+  // What the listening server was made with needs a restart.
+  copyFileSync(second.certFile, join(dir, 'tls', 'server.crt'))
+  write({})
+  t.strictSame(await running.reload(), { ok: false, problems: ['server.http2: changing it from true to false needs a restart'], warnings: [] })
+  write({ http2: true, tls: { cert: 'tls/server.crt', key: 'tls/server.key', ca: 'tls/server.crt', clientAuth: 'optional' } })
+  t.strictSame(await running.reload(), { ok: false, problems: ['server.tls.clientAuth: changing it from (none) to optional needs a restart'], warnings: [] })
+  writeJson(file, { server: { host: '127.0.0.1', port: 0, logLevel: 'silent' }, routes: routes([]) })
+  t.strictSame(await running.reload(), { ok: false, problems: ['server.tls: turning TLS off needs a restart (the listener is TLS)'], warnings: [] })
+  t.equal((await h2Get(t, running.url, '/v2/z')).status, 200, 'still the config before the refused reloads')
+})
+
+t.test('start with clientAuth: client certificates reach the routes through the Listener, on HTTP/1.1 and HTTP/2', async (t) => {
+  const up = await upstream(t)
+  const cert = pki.server('gw-mtls')
+  const alice = pki.client('alice')
+  const dir = configDir(t, cert, {}, up)
+  copyFileSync(pki.ca.certFile, join(dir, 'tls', 'ca.crt'))
+  writeJson(join(dir, 'gateway.json'), {
+    server: { host: '127.0.0.1', port: 0, logLevel: 'silent', http2: true, tls: { cert: 'tls/server.crt', key: 'tls/server.key', ca: 'tls/ca.crt', clientAuth: 'optional' } },
+    routes: [
+      { prefix: '/mtls', upstream: up, jwt: false, clientCert: 'required', clientCertHeaders: { 'x-client-thumbprint': 'x5t#S256' } },
+      { prefix: '/', upstream: up, jwt: false }
+    ]
+  })
+  const running = await run(t, dir)
+  const withCert = await h2Get(t, running.url, '/mtls/a', alice)
+  t.equal(withCert.status, 200)
+  t.equal(withCert.body.headers['x-client-thumbprint'], alice.thumbprint)
+  const without = await h2Get(t, running.url, '/mtls/a')
+  t.equal(without.status, 403)
+  t.equal(without.body.code, 'FJG_ERR_CLIENT_CERT_REQUIRED')
+  t.equal((await h2Get(t, running.url, '/open')).status, 200)
+  const h1 = await new Promise<Got>((resolve, reject) => {
+    httpsRequest(`${running.url}/mtls/b`, { ca: pki.ca.cert, cert: alice.cert, key: alice.key, agent: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+      let text = ''
+      res.on('data', (c) => { text += String(c) })
+      res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body: JSON.parse(text), serial: '', alpn: (res.socket as TLSSocket).alpnProtocol ?? false }))
+    }).on('error', reject).end()
+  })
+  t.equal(h1.status, 200)
+  t.equal(h1.alpn, 'http/1.1')
+  t.equal(h1.body.headers['x-client-thumbprint'], alice.thumbprint)
+})
