@@ -262,8 +262,10 @@ t.test('start with clientAuth: client certificates reach the routes through the 
   t.equal(without.status, 403)
   t.equal(without.body.code, 'FJG_ERR_CLIENT_CERT_REQUIRED')
   t.equal((await h2Get(t, running.url, '/open')).status, 200)
+  // A client that offers only http/1.1 (a variable: https' RequestOptions type does not list ALPNProtocols).
+  const h1Options = { ca: pki.ca.cert, cert: alice.cert, key: alice.key, agent: false as const, ALPNProtocols: ['http/1.1'] }
   const h1 = await new Promise<Got>((resolve, reject) => {
-    httpsRequest(`${running.url}/mtls/b`, { ca: pki.ca.cert, cert: alice.cert, key: alice.key, agent: false, ALPNProtocols: ['http/1.1'] }, (res) => {
+    httpsRequest(`${running.url}/mtls/b`, h1Options, (res) => {
       let text = ''
       res.on('data', (c) => { text += String(c) })
       res.on('end', () => resolve({ status: res.statusCode as number, headers: res.headers, body: JSON.parse(text), serial: '', alpn: (res.socket as TLSSocket).alpnProtocol ?? false }))
