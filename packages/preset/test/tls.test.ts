@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
 import { check, loadConfig, reloadTls, start, type RunningGateway } from '../src/index.js'
 import { makePki, type Issued } from '../../jwt-auth/test/helpers/pki.js'
+import { startCli } from './helpers/cli.js'
 import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
 
 const pki = makePki(t)
@@ -274,4 +275,31 @@ t.test('start with clientAuth: client certificates reach the routes through the 
   t.equal(h1.status, 200)
   t.equal(h1.alpn, 'http/1.1')
   t.equal(h1.body.headers['x-client-thumbprint'], alice.thumbprint)
+})
+
+t.test('workers: every worker listens with TLS (HTTP/2 and HTTP/1.1); SIGHUP gives the replaced workers the new certificate', async (t) => {
+  const up = await upstream(t)
+  const first = pki.server('gw-w1')
+  const second = pki.server('gw-w2')
+  const dir = configDir(t, first, { workers: 2, http2: true, logLevel: 'info' }, up)
+  const gw = await startCli(t, ['start', '--config', join(dir, 'gateway.json')], { timeout: 30_000 })
+  const ready = JSON.parse(await gw.waitFor((l) => l.includes('(2 workers)'), 30_000))
+  t.match(ready.msg, /^fastify-jwt-gateway listening on https:\/\/127\.0\.0\.1:\d+ \(2 workers\)$/)
+  t.match(gw.url, /^https:\/\//)
+  const before = await Promise.all(Array.from({ length: 4 }, (_, i) => get(`${gw.url}/api/w${i}`)))
+  t.same(before.map((r) => [r.status, r.serial, r.body.headers['x-forwarded-proto']]), Array(4).fill([200, first.serial, 'https']))
+  t.equal(new Set(before.map((r) => r.body.pid)).size, 1, 'one upstream (this process)')
+  const h2 = await h2Get(t, gw.url, '/api/h2')
+  t.same([h2.status, h2.serial], [200, first.serial])
+  const servedBy = new Set(gw.logs().filter((l) => l.msg === 'incoming request').map((l) => l.pid))
+  t.equal(servedBy.size, 2, 'both workers served TLS requests')
+
+  copyFileSync(second.certFile, join(dir, 'tls', 'server.crt'))
+  copyFileSync(second.keyFile, join(dir, 'tls', 'server.key'))
+  gw.child.kill('SIGHUP')
+  await gw.waitFor((l) => l.includes('workers replaced'), 30_000)
+  const after = await Promise.all(Array.from({ length: 4 }, (_, i) => get(`${gw.url}/api/n${i}`)))
+  t.same(after.map((r) => [r.status, r.serial]), Array(4).fill([200, second.serial]), 'every worker now has the new certificate')
+  gw.child.kill('SIGTERM')
+  t.same(await gw.exited, { code: 0, signal: null })
 })
