@@ -68,6 +68,8 @@ export class Listener {
   private current: Slot
   /** Open HTTP/2 sessions: closed (GOAWAY, open streams finish) when the listener closes. */
   private readonly sessions = new Set<Http2Session>()
+  /** The listening server's forwarder of each APP_EVENTS event the current app listens to. */
+  private readonly forwarders = new Map<string, (...args: unknown[]) => void>()
 
   /** `options`: the gateway's listenerOptions for the config (`{}`: plain HTTP). */
   constructor (app: FastifyInstance, options: ListenerOptions = {}) {
@@ -101,11 +103,34 @@ export class Listener {
       this.server = server
       this.kind = options.https === undefined ? 'http' : 'https'
     }
+    this.bind()
+  }
+
+  /**
+   * Forwards to the current app only the events it listens to. Node's
+   * default for an event nobody listens to must stay: `Expect: 100-continue`
+   * is answered 100 and becomes a request (curl sends it for bodies over
+   * 1 KiB), another expectation is answered 417, an `Upgrade` request to an
+   * app without WebSocket routes is an ordinary request, a CONNECT closes the
+   * socket. A forwarder that always listened would leave all of those
+   * hanging. Called at each swap: the new app's events decide.
+   */
+  private bind (): void {
+    const target = this.current.app.server
     for (const event of APP_EVENTS) {
-      this.server.on(event, (...args: unknown[]) => {
-        const target = this.current.app.server
-        for (const l of target.listeners(event)) (l as (...a: unknown[]) => void).apply(target, args)
-      })
+      const wanted = target.listenerCount(event) > 0
+      const bound = this.forwarders.get(event)
+      if (wanted && bound === undefined) {
+        const forward = (...args: unknown[]): void => {
+          const app = this.current.app.server
+          for (const l of app.listeners(event)) (l as (...a: unknown[]) => void).apply(app, args)
+        }
+        this.forwarders.set(event, forward)
+        this.server.on(event, forward)
+      } else if (!wanted && bound !== undefined) {
+        this.server.removeListener(event, bound)
+        this.forwarders.delete(event)
+      }
     }
   }
 
@@ -134,6 +159,7 @@ export class Listener {
   async swap (app: FastifyInstance, graceDelay: number): Promise<FastifyInstance> {
     const old = this.current
     this.current = slotOf(app)
+    this.bind()
     if (old.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceDelay)
