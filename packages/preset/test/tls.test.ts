@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls'
 import t, { type Test } from 'tap'
 import { check, loadConfig, reloadTls, start, type RunningGateway } from '../src/index.js'
 import { makePki, type Issued } from '../../jwt-auth/test/helpers/pki.js'
+import { echoUpstream } from '../../gateway/test/helpers/servers.js'
 import { startCli } from './helpers/cli.js'
 import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
 
@@ -302,4 +303,57 @@ t.test('workers: every worker listens with TLS (HTTP/2 and HTTP/1.1); SIGHUP giv
   t.same(after.map((r) => [r.status, r.serial]), Array(4).fill([200, second.serial]), 'every worker now has the new certificate')
   gw.child.kill('SIGTERM')
   t.same(await gw.exited, { code: 0, signal: null })
+})
+
+t.test('start with http2: WebSocket over HTTP/1.1 through the Listener; close() with an idle HTTP/2 session, an idle keep-alive and a stream in flight', async (t) => {
+  const ws = await echoUpstream(t)
+  const up = await upstream(t)
+  const cert = pki.server('gw-h2ws')
+  const dir = configDir(t, cert, { http2: true }, up)
+  writeJson(join(dir, 'gateway.json'), {
+    server: { host: '127.0.0.1', port: 0, logLevel: 'silent', http2: true, tls: { cert: 'tls/server.crt', key: 'tls/server.key' } },
+    routes: [{ prefix: '/ws', upstream: ws.url, jwt: false, websocket: true }, { prefix: '/api', upstream: up, rewritePrefix: '/api', jwt: false }]
+  })
+  const running = await start({ config: join(dir, 'gateway.json') })
+  let closed = false
+  t.teardown(() => closed ? undefined : running.close())
+
+  // A WebSocket handshake by hand (the preset has no ws client): 101, then the upstream's first text frame.
+  const frame = await new Promise<{ status: number, text: string }>((resolve, reject) => {
+    const options = { ca: pki.ca.cert, agent: false as const, ALPNProtocols: ['http/1.1'], headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==' } }
+    const req = httpsRequest(`${running.url}/ws/socket`, options)
+    req.on('upgrade', (res, socket) => {
+      socket.once('data', (data: Buffer) => {
+        socket.destroy()
+        resolve({ status: res.statusCode as number, text: data.subarray(data[1] as number === 126 ? 4 : 2).toString() })
+      })
+    })
+    req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode as number}`)))
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(frame.status, 101)
+  t.equal(JSON.parse(frame.text).headers['x-forwarded-proto'], 'https', 'the upstream saw the handshake')
+
+  const session = http2.connect(running.url, { ca: pki.ca.cert })
+  t.teardown(() => session.destroy())
+  const idle = http2.connect(running.url, { ca: pki.ca.cert })
+  t.teardown(() => idle.destroy())
+  await new Promise((resolve) => idle.once('connect', resolve))
+  const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 })
+  t.teardown(() => keepAlive.destroy())
+  t.equal((await get(`${running.url}/api/a`, { agent: keepAlive })).alpn, false, 'an idle HTTP/1.1 keep-alive connection')
+
+  const stream = session.request({ ':path': '/api/slow?ms=300' })
+  let text = ''
+  stream.on('data', (c) => { text += String(c) })
+  const status = new Promise((resolve) => stream.on('response', (h) => resolve(h[':status'])))
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const idleClosed = new Promise((resolve) => idle.once('close', resolve))
+  await running.close()
+  closed = true
+  t.equal(await status, 200, 'the stream in flight finished before close() resolved')
+  t.strictSame(JSON.parse(text), { slow: true, ms: 300 })
+  await idleClosed
+  t.pass('the idle HTTP/2 session was closed')
 })
