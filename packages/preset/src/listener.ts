@@ -92,6 +92,11 @@ export class Listener {
         session.setTimeout(timeout, () => session.close())
       })
       server.setTimeout(c.connectionTimeout ?? 0)
+      // HTTP/1.1 connections taken by ALPN fallback are served by Node's http
+      // code, which reads these from the server: the same limits as on HTTP/1.
+      const h1 = server as unknown as { keepAliveTimeout: number, requestTimeout: number }
+      h1.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
+      if ((c.requestTimeout ?? 0) > 0) h1.requestTimeout = c.requestTimeout as number
       this.server = server
       this.kind = 'http2'
     } else {

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
 import { resolve } from 'node:path'
+import type { Server as TlsServer } from 'node:tls'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, workerCount, workerMetrics } from './cluster.js'
@@ -232,7 +233,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
       return refuse(problemsOf(err))
     }
     // The certificate first (new handshakes), then the app (new requests).
-    if (nextTls !== null && !applyTls(listener.server as import('node:tls').Server, nextTls, nextConfig.server?.tls as NonNullable<NonNullable<GatewayConfig['server']>['tls']>, app.log)) {
+    if (nextTls !== null && !applyTls(listener.server as TlsServer, nextTls, nextConfig.server?.tls as NonNullable<NonNullable<GatewayConfig['server']>['tls']>, app.log)) {
       await app.close().catch(() => {})
       return { ok: false, problems: ['server.tls: the new certificate could not be installed (see the log)'], warnings: [] }
     }
