@@ -3,6 +3,7 @@ import { FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError } from './errors.js'
 import { normalizeTarget } from './paths.js'
 import { gatewayPlugin } from './plugin.js'
 import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
+import type { SecureServerOptions } from 'node:http2'
 import type { BuildGatewayOptions, GatewayConfig } from './types.js'
 
 function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logger']): Partial<FastifyServerOptions> {
@@ -27,19 +28,28 @@ function badUrl (err: Error & { code?: string }, _req: unknown, reply: FastifyRe
 /** TLS versions below this are refused (nginx's default ssl_protocols drop TLSv1 and TLSv1.1 too). */
 export const DEFAULT_TLS_MIN_VERSION = 'TLSv1.2'
 
+/** What listens: see listenerOptions. */
+export interface ListenerOptions {
+  http2?: true
+  https?: SecureServerOptions
+}
+
 /**
  * HTTPS, and HTTP/2 with HTTP/1.1 by ALPN (`allowHTTP1`: clients that do not
  * offer h2, and WebSocket upgrades, which are HTTP/1.1), from `server.tls` and
  * its loaded files (`https`: cert, key and ca as PEM). The listener's settings
  * come from the config, so what was validated is what listens. `server.tls`
  * with nothing loaded would listen on plain HTTP where HTTPS was meant: refused.
+ * Exported for a host that owns the listening server itself (the preset's
+ * reload Listener): `{}` is plain HTTP, `{ https }` HTTPS, `{ http2: true,
+ * https }` HTTP/2 with `allowHTTP1` in `https`.
  */
-function listenerOptions (config: GatewayConfig, https: BuildGatewayOptions['https']): Record<string, unknown> {
+export function listenerOptions (config: GatewayConfig, https: BuildGatewayOptions['https']): ListenerOptions {
   const tls = config.server?.tls
   if (tls === undefined && https === undefined) return {}
   if (tls === undefined) throw new GatewayConfigError(['server.tls: is required with opts.https (it says how the listener treats client certificates)'])
   if (https === undefined) throw new GatewayConfigError(['server.tls: buildGateway needs the loaded certificate and key as opts.https (the preset\'s start and check load them)'])
-  const options = {
+  const options: SecureServerOptions = {
     ...https,
     minVersion: tls.minVersion ?? DEFAULT_TLS_MIN_VERSION,
     // "optional": Node completes the handshake with any certificate, or none;

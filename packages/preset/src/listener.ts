@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import { hostname } from 'node:os'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import type { ListenerOptions } from './gateway.js'
 
 // Reload without dropping a request (nginx's `nginx -s reload`, done in one
-// process). The preset owns the one listening http.Server; every Fastify app
+// process). The preset owns the one listening server; every Fastify app
 // (the first, and each one a reload builds) is built on a detached server that
 // never listens (`serverFactory`). The listening server hands each event to
 // the app of the moment, so a swap is one assignment:
@@ -15,10 +18,16 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 //   once its last request is done (or the grace delay has run out);
 // - the listening socket is never closed, so no connection is refused.
 //
-// Seam for edge TLS (HTTPS / HTTP2 listeners): `createListener` is the one
-// place the listening server is made, and `Listener.server` the object whose
-// certificates a reload would renew (`setSecureContext`); see start.ts
-// `reloadables`.
+// Edge TLS (server.tls, server.http2): the listening server is of the kind
+// the gateway's `listenerOptions` says (http, https, or HTTP/2 with
+// allowHTTP1), made here from those options. The detached app only needs the
+// requests: Fastify tells an HTTP/2 compat request by `httpVersionMajor`, and
+// `request.raw.socket` is the TLS socket of the listening server, so client
+// certificates and `request.protocol` read the real connection. A reload
+// renews the certificate with `setSecureContext` on `Listener.server` (start.ts).
+
+/** The listening server: plain HTTP, HTTPS, or HTTP/2 over TLS with HTTP/1.1 by ALPN. */
+export type ListeningServer = Server | HttpsServer | Http2SecureServer
 
 /** Events of the listening server that belong to the application. */
 const APP_EVENTS = ['upgrade', 'clientError', 'checkContinue', 'checkExpectation', 'connect'] as const
@@ -53,28 +62,80 @@ function slotOf (app: FastifyInstance): Slot {
 }
 
 export class Listener {
-  readonly server: Server
+  readonly server: ListeningServer
+  /** The kind of `server`, from the options it was made with. */
+  readonly kind: 'http' | 'https' | 'http2'
   private current: Slot
+  /** Open HTTP/2 sessions: closed (GOAWAY, open streams finish) when the listener closes. */
+  private readonly sessions = new Set<Http2Session>()
+  /** The listening server's forwarder of each APP_EVENTS event the current app listens to. */
+  private readonly forwarders = new Map<string, (...args: unknown[]) => void>()
 
-  constructor (app: FastifyInstance) {
+  /** `options`: the gateway's listenerOptions for the config (`{}`: plain HTTP). */
+  constructor (app: FastifyInstance, options: ListenerOptions = {}) {
     this.current = slotOf(app)
     // Fastify's own server settings (it leaves a serverFactory's server alone).
-    const c = app.initialConfig as { keepAliveTimeout?: number, requestTimeout?: number, connectionTimeout?: number, maxRequestsPerSocket?: number }
-    this.server = createServer((req, res) => {
+    const c = app.initialConfig as { keepAliveTimeout?: number, requestTimeout?: number, connectionTimeout?: number, maxRequestsPerSocket?: number, http2SessionTimeout?: number }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       const slot = this.current
       slot.inflight++
       res.once('close', slot.done)
       slot.handler(req, res)
-    })
-    this.server.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
-    this.server.requestTimeout = c.requestTimeout ?? 0
-    this.server.setTimeout(c.connectionTimeout ?? 0)
-    if ((c.maxRequestsPerSocket ?? 0) > 0) this.server.maxRequestsPerSocket = c.maxRequestsPerSocket as number
-    for (const event of APP_EVENTS) {
-      this.server.on(event, (...args: unknown[]) => {
-        const target = this.current.app.server
-        for (const l of target.listeners(event)) (l as (...a: unknown[]) => void).apply(target, args)
+    }
+    if (options.https !== undefined && options.http2 === true) {
+      // As Fastify makes its own HTTP/2 server (lib/server.js): a session idle this long is closed.
+      const server = createSecureServer(options.https, onRequest as unknown as Parameters<typeof createSecureServer>[1])
+      const timeout = c.http2SessionTimeout ?? 72_000
+      server.on('session', (session: Http2Session) => {
+        this.sessions.add(session)
+        session.once('close', () => this.sessions.delete(session))
+        session.setTimeout(timeout, () => session.close())
       })
+      server.setTimeout(c.connectionTimeout ?? 0)
+      // HTTP/1.1 connections taken by ALPN fallback are served by Node's http
+      // code, which reads these from the server: the same limits as on HTTP/1.
+      const h1 = server as unknown as { keepAliveTimeout: number, requestTimeout: number }
+      h1.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
+      if ((c.requestTimeout ?? 0) > 0) h1.requestTimeout = c.requestTimeout as number
+      this.server = server
+      this.kind = 'http2'
+    } else {
+      const server = options.https === undefined ? createServer(onRequest) : createHttpsServer(options.https, onRequest)
+      server.keepAliveTimeout = c.keepAliveTimeout ?? 72_000
+      server.requestTimeout = c.requestTimeout ?? 0
+      server.setTimeout(c.connectionTimeout ?? 0)
+      if ((c.maxRequestsPerSocket ?? 0) > 0) server.maxRequestsPerSocket = c.maxRequestsPerSocket as number
+      this.server = server
+      this.kind = options.https === undefined ? 'http' : 'https'
+    }
+    this.bind()
+  }
+
+  /**
+   * Forwards to the current app only the events it listens to. Node's
+   * default for an event nobody listens to must stay: `Expect: 100-continue`
+   * is answered 100 and becomes a request (curl sends it for bodies over
+   * 1 KiB), another expectation is answered 417, an `Upgrade` request to an
+   * app without WebSocket routes is an ordinary request, a CONNECT closes the
+   * socket. A forwarder that always listened would leave all of those
+   * hanging. Called at each swap: the new app's events decide.
+   */
+  private bind (): void {
+    const target = this.current.app.server
+    for (const event of APP_EVENTS) {
+      const wanted = target.listenerCount(event) > 0
+      const bound = this.forwarders.get(event)
+      if (wanted && bound === undefined) {
+        const forward = (...args: unknown[]): void => {
+          const app = this.current.app.server
+          for (const l of app.listeners(event)) (l as (...a: unknown[]) => void).apply(app, args)
+        }
+        this.forwarders.set(event, forward)
+        this.server.on(event, forward)
+      } else if (!wanted && bound !== undefined) {
+        this.server.removeListener(event, bound)
+        this.forwarders.delete(event)
+      }
     }
   }
 
@@ -103,6 +164,7 @@ export class Listener {
   async swap (app: FastifyInstance, graceDelay: number): Promise<FastifyInstance> {
     const old = this.current
     this.current = slotOf(app)
+    this.bind()
     if (old.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceDelay)
@@ -121,8 +183,13 @@ export class Listener {
    * that turn idle are closed as they do), then closes the app.
    */
   async close (sweepInterval: number): Promise<void> {
-    const sweep = setInterval(() => this.server.closeIdleConnections(), sweepInterval)
+    // HTTP/1.1 connections (also those an HTTP/2 server took by ALPN fallback:
+    // Node 20 tracks them once it listens) that turn idle are closed as they do.
+    const server = this.server as { closeIdleConnections?: () => void }
+    const sweep = setInterval(() => server.closeIdleConnections?.(), sweepInterval)
     try {
+      // HTTP/2: GOAWAY to every session; the streams already open finish first.
+      for (const session of this.sessions) session.close()
       if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()))
       await this.current.app.close()
     } finally {

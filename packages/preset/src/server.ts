@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { FJG_ERR_CONFIG_INVALID, FJG_ERR_LISTEN, UserError } from './errors.js'
 import { buildGateway, type BuildGatewayOptions, type GatewayConfig } from './gateway.js'
 import { loggerOptions } from './logging.js'
-import { certificateWarnings, loadTls } from './tls.js'
+import { certificateWarnings, loadTls, type LoadedTls } from './tls.js'
 
 export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 8080
@@ -25,6 +25,8 @@ export interface BuildServerOptions {
   fastify?: FastifyServerOptions
   /** In a cluster worker: metrics scrapes answer with every worker's figures. */
   aggregateMetrics?: BuildGatewayOptions['aggregateMetrics']
+  /** `server.tls` already read and checked (start reads it once for the app and its Listener). */
+  tls?: LoadedTls
 }
 
 /**
@@ -35,7 +37,7 @@ export interface BuildServerOptions {
 export async function buildServer (config: GatewayConfig, opts: BuildServerOptions = {}): Promise<FastifyInstance> {
   let app: FastifyInstance
   // server.tls files, read and checked first (relative to the config's folder): a bad pair is a UserError.
-  const tls = config.server?.tls === undefined ? null : loadTls(config.server.tls, opts.baseDir ?? process.cwd(), opts.source)
+  const tls = config.server?.tls === undefined ? null : opts.tls ?? loadTls(config.server.tls, opts.baseDir ?? process.cwd(), opts.source)
   try {
     app = await buildGateway(config, {
       ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),

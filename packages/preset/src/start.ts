@@ -1,18 +1,19 @@
 import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
-import type { Server } from 'node:http'
 import { resolve } from 'node:path'
+import type { Server as TlsServer } from 'node:tls'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
 import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, workerCount, workerMetrics } from './cluster.js'
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
-import type { GatewayConfig } from './gateway.js'
-import { announce, detachedServerFactory, Listener, writeLine } from './listener.js'
+import { listenerOptions, type GatewayConfig } from './gateway.js'
+import { announce, detachedServerFactory, Listener, writeLine, type ListeningServer } from './listener.js'
 import { DEFAULT_LOG_LEVEL } from './logging.js'
 import { writePidFile } from './pid-file.js'
-import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, listenProblem, urlOf, type BuildServerOptions } from './server.js'
+import { assertCanListen, buildServer, DEFAULT_HOST, DEFAULT_PORT, hostOf, listenProblem, urlOf, type BuildServerOptions } from './server.js'
+import { applyTls, listenerChanges, loadTls, startRedirect, type LoadedTls } from './tls.js'
 
 /** Milliseconds requests in flight get to finish after SIGTERM/SIGINT. */
 export const DEFAULT_GRACE_DELAY = 10_000
@@ -61,11 +62,13 @@ export type Reloadable = (next: GatewayConfig, loaded: LoadedConfig) => Promise<
 export interface RunningGateway {
   /** The app serving new requests (a reload replaces it). */
   readonly app: FastifyInstance
-  /** The one listening server, for the whole life of the process. */
-  readonly server: Server
-  /** `http://host:port`, with the real port. */
+  /** The one listening server, for the whole life of the process (HTTPS or HTTP/2 with server.tls). */
+  readonly server: ListeningServer
+  /** `http://host:port` (`https://` with server.tls), with the real port. */
   url: string
   port: number
+  /** The port of the server.redirectHttp listener, null without one. */
+  redirectPort: number | null
   /** The config being served (a reload replaces it). */
   readonly config: GatewayConfig
   /** The config file, or 'demo'. */
@@ -143,10 +146,14 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   } else {
     config = withListen(loaded.config)
   }
-  const build = (c: GatewayConfig, baseDir: string | undefined): Promise<FastifyInstance> => buildServer(c, {
+  // server.tls read once per build: the same PEMs go to the app and to the listener.
+  const tlsOf = (c: GatewayConfig, baseDir: string | undefined): LoadedTls | null =>
+    c.server?.tls === undefined ? null : loadTls(c.server.tls, baseDir ?? process.cwd(), file ?? 'demo')
+  const build = (c: GatewayConfig, baseDir: string | undefined, tls: LoadedTls | null): Promise<FastifyInstance> => buildServer(c, {
     source: file ?? 'demo',
     fastify: detachedServerFactory(),
     ...(baseDir === undefined ? {} : { baseDir }),
+    ...(tls === null ? {} : { tls }),
     ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics })
   })
   const infoLogs = (LEVELS[config.server?.logLevel ?? DEFAULT_LOG_LEVEL] ?? 30) <= 30
@@ -156,17 +163,21 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   // The first load of remote key sets happens while building (bounded by each source's timeout).
   if (waiting.length > 0 && infoLogs) writeLine(30, `waiting for ${waiting.length} key source${waiting.length === 1 ? '' : 's'}: ${waiting.join(', ')}`, { keySources: waiting })
   let first: FastifyInstance
+  let tls: LoadedTls | null
   try {
-    first = await build(config, loaded?.baseDir)
+    tls = tlsOf(config, loaded?.baseDir)
+    first = await build(config, loaded?.baseDir, tls)
   } catch (err) {
     await stopDemo()
     throw err
   }
   for (const w of keyWarnings(first)) first.log.warn({ keySource: w }, `key source not usable yet: ${w}`)
-  const listener = new Listener(first)
+  // The listening server of the config's kind: http, https, or HTTP/2 (allowHTTP1), as buildGateway would make it.
+  const listener = new Listener(first, listenerOptions(config, tls?.https))
+  let redirect: { port: number, close (): Promise<void> } | null = null
   const close = async (): Promise<void> => {
     try {
-      await listener.close(CLOSE_SWEEP_INTERVAL)
+      await Promise.all([listener.close(CLOSE_SWEEP_INTERVAL), redirect?.close()])
     } finally {
       await stopDemo()
     }
@@ -178,7 +189,17 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     await close()
     throw listenProblem(err, host, port) ?? err
   }
-  const url = urlOf(host, actual)
+  const url = urlOf(host, actual, tls === null ? 'http' : 'https')
+  // server.redirectHttp: the plain listener that sends clients to the TLS one (tls.ts); it lives as long as the gateway.
+  const redirectPort = config.server?.redirectHttp?.port
+  if (redirectPort !== undefined) {
+    try {
+      redirect = await startRedirect(host, redirectPort, actual, hostOf(host), first.log)
+    } catch (err) {
+      await close()
+      throw listenProblem(err, host, redirectPort) ?? err
+    }
+  }
   if (opts.pidFile !== undefined) {
     try {
       writePidFile(opts.pidFile)
@@ -187,7 +208,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
       throw err
     }
   }
-  announce(url)
+  announce(url, redirect === null ? {} : { redirectPort: redirect.port })
   if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(url, demo))
 
   const reloadables: Reloadable[] = []
@@ -204,19 +225,33 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     let next: LoadedConfig
     let nextConfig: GatewayConfig
     let app: FastifyInstance
+    const refuse = (problems: string[], why = 'is invalid'): ReloadResult => {
+      log.error({ reload: { file, problems } }, `reload: ${file} ${why}, the running config stays:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+      return { ok: false, problems, warnings: [] }
+    }
+    let nextTls: LoadedTls | null
     try {
       next = loadConfig(file, opts.env)
       nextConfig = withListen(next.config)
-      app = await build(nextConfig, next.baseDir)
+      // What the listening server was made with (its kind, client certificates) stays until a restart.
+      const fixed = listenerChanges(config.server, nextConfig.server)
+      if (fixed.length > 0) return refuse(fixed, 'needs a restart')
+      // A certificate/key pair that does not load is a problem of the config, as for `check`: nothing is swapped.
+      nextTls = tlsOf(nextConfig, next.baseDir)
+      app = await build(nextConfig, next.baseDir, nextTls)
     } catch (err) {
-      const problems = problemsOf(err)
-      log.error({ reload: { file, problems } }, `reload: ${file} is invalid, the running config stays:\n${problems.map((p) => `  ${p}`).join('\n')}`)
-      return { ok: false, problems, warnings: [] }
+      return refuse(problemsOf(err))
+    }
+    // The certificate first (new handshakes), then the app (new requests).
+    if (nextTls !== null && !applyTls(listener.server as TlsServer, nextTls, nextConfig.server?.tls as NonNullable<NonNullable<GatewayConfig['server']>['tls']>, app.log)) {
+      await app.close().catch(() => {})
+      return { ok: false, problems: ['server.tls: the new certificate could not be installed (see the log)'], warnings: [] }
     }
     const warnings = keyWarnings(app)
     for (const w of warnings) app.log.warn({ keySource: w }, `reload: key source not usable yet: ${w}`)
     const moved = ['host', 'port'].filter((k) => next.config.server?.[k as 'host' | 'port'] !== undefined && next.config.server?.[k as 'host' | 'port'] !== loaded?.config.server?.[k as 'host' | 'port'])
     if (moved.length > 0) app.log.warn(`reload: server.${moved.join(' and server.')} changed: a restart is needed to listen elsewhere`)
+    if (next.config.server?.redirectHttp?.port !== loaded?.config.server?.redirectHttp?.port) app.log.warn('reload: server.redirectHttp changed: a restart is needed to redirect elsewhere (the running redirect listener stays)')
     const drained = listener.swap(app, graceDelay)
     loaded = next
     config = nextConfig
@@ -242,6 +277,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     server: listener.server,
     url,
     port: actual,
+    redirectPort: redirect?.port ?? null,
     get config () { return config },
     source: file ?? 'demo',
     demo,
@@ -363,7 +399,7 @@ export async function startCommand (values: { config?: string, host?: string, po
       graceDelay: DEFAULT_GRACE_DELAY,
       loaded,
       recheck: () => recheck(loaded.file),
-      describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port)} (${workers} workers)`
+      describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port, loaded.config.server?.tls === undefined ? 'http' : 'https')} (${workers} workers)`
     })
   }
   const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn, ...(values['pid-file'] === undefined ? {} : { pidFile: values['pid-file'] }) })

@@ -132,6 +132,15 @@ export function reloadTls (server: SecureServer, tls: TlsConfig, baseDir: string
     log.error({ tls: { problems } }, `tls: reload refused, the current certificate stays: ${problems.join('; ')}`)
     return false
   }
+  return applyTls(server, loaded, tls, log)
+}
+
+/**
+ * The second half of reloadTls, for a pair already read and checked (the
+ * SIGHUP reload reads it once with the rest of the config): swaps it in and
+ * logs the new certificate, or keeps the old one and logs why.
+ */
+export function applyTls (server: SecureServer, loaded: LoadedTls, tls: TlsConfig, log: Pick<FastifyBaseLogger, 'info' | 'warn' | 'error'>): boolean {
   try {
     server.setSecureContext({ ...loaded.https, minVersion: tls.minVersion ?? 'TLSv1.2' })
   } catch (err) {
@@ -142,6 +151,24 @@ export function reloadTls (server: SecureServer, tls: TlsConfig, baseDir: string
   log.info({ tls: { serial: c.serialNumber, subject: c.subject.split('\n').reverse().join(','), validTo: new Date(c.validTo).toISOString() } }, 'tls: certificate reloaded, new connections use it')
   for (const w of certificateWarnings(c)) log.warn(`tls: ${w}`)
   return true
+}
+
+/**
+ * What a reload cannot change on a running listener (its kind, and whether it
+ * asks for client certificates are fixed when the server is made): one
+ * `path: message` per change, empty when the new config fits the listener.
+ */
+export function listenerChanges (running: ServerConfig | undefined, next: ServerConfig | undefined): string[] {
+  const a = running?.tls
+  const b = next?.tls
+  if ((a === undefined) !== (b === undefined)) {
+    return [`server.tls: turning TLS ${b === undefined ? 'off' : 'on'} needs a restart (the listener is ${a === undefined ? 'plain HTTP' : 'TLS'})`]
+  }
+  const out: string[] = []
+  const h2 = (s: ServerConfig | undefined): boolean => s?.http2 === true
+  if (h2(running) !== h2(next)) out.push(`server.http2: changing it from ${String(h2(running))} to ${String(h2(next))} needs a restart`)
+  if (a?.clientAuth !== b?.clientAuth) out.push(`server.tls.clientAuth: changing it from ${a?.clientAuth ?? '(none)'} to ${b?.clientAuth ?? '(none)'} needs a restart`)
+  return out
 }
 
 /** A host name or address as a Host header may carry it (no userinfo, path or spaces): nothing else goes in the Location. */

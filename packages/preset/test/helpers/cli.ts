@@ -59,7 +59,7 @@ export function parseLine (line: string): Record<string, any> | null {
 
 export interface Running {
   child: ChildProcess
-  /** `http://127.0.0.1:<real port>`. */
+  /** `http://127.0.0.1:<real port>` (`https://` with server.tls). */
   url: string
   /** Everything printed so far. */
   stdout (): string
@@ -72,7 +72,7 @@ export interface Running {
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
 }
 
-const LISTENING = /fastify-jwt-gateway listening on (http:\/\/\S+?)( \(|"|$)/
+const LISTENING = /fastify-jwt-gateway listening on (https?:\/\/\S+?)( \(|"|$)/
 
 /**
  * Starts the CLI and waits for the listening line. Teardown kills it (and,
