@@ -223,7 +223,8 @@ function bufferBody (request: FastifyRequest, reply: FastifyReply, done: HookHan
     const body = Readable.from([bytes], { objectMode: false })
     // Kept on the stream: an upstream group retries a refused connection with these bytes (upstream-group.ts).
     ;(body as unknown as Record<symbol, Buffer>)[kBufferedBody] = bytes
-    ;(request as { body: unknown }).body = body
+    // reply-from sends no body with GET or HEAD (and refuses one): read, then dropped, as before buffering.
+    if (request.method !== 'GET' && request.method !== 'HEAD') (request as { body: unknown }).body = body
     done()
   }
   const timer = setTimeout(() => {
