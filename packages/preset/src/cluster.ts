@@ -22,6 +22,20 @@ const RESTART_WINDOW = 10_000
 /** After this many failed starts in a row, the primary gives up. */
 const MAX_FAILED_STARTS = 5
 export const SHUTDOWN_MESSAGE = 'fjg:shutdown'
+/**
+ * Worker → primary `{ type }`: my listener is closed; primary → worker, the
+ * same back. Sent after the close, on the channel that carried the cluster's
+ * own "close" message, so by the time the primary reads it no new connection
+ * is handed to that worker. The answer comes after every connection the
+ * primary handed over before (IPC keeps the order, a handle included): a
+ * worker that exited before reading one would leave that client hanging (the
+ * primary keeps the socket until the worker acknowledges it), so a stopping
+ * worker waits for the answer (at most STOPPED_TIMEOUT) before it closes.
+ */
+export const STOPPED_MESSAGE = 'fjg:stopped'
+const STOPPED_TIMEOUT = 2000
+/** Milliseconds a reload waits for a retiring worker to stop accepting before going on. */
+const STOP_TIMEOUT = 5000
 /** Worker → primary `{ type }`: my config, please; primary → worker `{ type, loaded }`, the checked config to serve. */
 export const CONFIG_MESSAGE = 'fjg:config'
 /** Worker → primary `{ type, id }`: every worker's metrics, please; primary → worker `{ type, id, text | error }`. */
@@ -72,7 +86,11 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
       const w = cluster.fork()
       bornAt.set(w.id, Date.now())
       // Sent when the worker asks: a message that arrives before its listener is lost.
-      w.on('message', (m: { type?: unknown }) => { if (m?.type === CONFIG_MESSAGE && w.isConnected()) w.send({ type: CONFIG_MESSAGE, loaded }) })
+      w.on('message', (m: { type?: unknown }) => {
+        if (!w.isConnected()) return
+        if (m?.type === CONFIG_MESSAGE) w.send({ type: CONFIG_MESSAGE, loaded })
+        else if (m?.type === STOPPED_MESSAGE) w.send({ type: STOPPED_MESSAGE })
+      })
       return w
     }
 
@@ -119,7 +137,7 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
           // From the first new worker on, the new config is the one a crashed worker is replaced with.
           if (i === 0) current = checked.loaded
           retiring.add(w.id)
-          if (w.isConnected()) w.send(SHUTDOWN_MESSAGE)
+          await stopAccepting(w)
         }
         log(30, `reload: ${old.length} workers replaced, the new config is served`)
       } catch (err) {
@@ -128,6 +146,25 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
         reloading = false
       }
     }
+    /**
+     * Tells a worker to stop and resolves once it accepts no more connections
+     * (its STOPPED_MESSAGE, its exit, or STOP_TIMEOUT): only then does the new
+     * config serve every new connection, and the next old worker is retired.
+     */
+    const stopAccepting = (w: Worker): Promise<void> => new Promise<void>((resolve) => {
+      const timer = setTimeout(done, STOP_TIMEOUT)
+      function onMessage (m: { type?: unknown }): void { if (m?.type === STOPPED_MESSAGE) done() }
+      function done (): void {
+        clearTimeout(timer)
+        w.removeListener('message', onMessage)
+        w.removeListener('exit', done)
+        resolve()
+      }
+      w.on('message', onMessage)
+      w.once('exit', done)
+      if (w.isConnected()) w.send(SHUTDOWN_MESSAGE)
+      else done()
+    })
     const onHup = (): void => { reload().catch(() => {}) }
     process.on('SIGHUP', onHup)
 
@@ -196,6 +233,27 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
     })
 
     for (let i = 0; i < opts.workers; i++) fork()
+  })
+}
+
+/**
+ * In a worker: tells the primary this worker's listener is closed, and
+ * resolves once the primary answered (see STOPPED_MESSAGE).
+ */
+export function stoppedAccepting (): Promise<void> {
+  return new Promise((resolve) => {
+    if (!process.connected || process.send === undefined) return resolve()
+    const timer = setTimeout(done, STOPPED_TIMEOUT)
+    function onMessage (m: { type?: unknown }): void { if (m?.type === STOPPED_MESSAGE) done() }
+    function done (): void {
+      clearTimeout(timer)
+      process.removeListener('message', onMessage)
+      process.removeListener('disconnect', done)
+      resolve()
+    }
+    process.on('message', onMessage)
+    process.once('disconnect', done)
+    process.send({ type: STOPPED_MESSAGE })
   })
 }
 

@@ -180,17 +180,21 @@ export class Listener {
 
   /**
    * Stops accepting, lets requests in flight finish (keep-alive connections
-   * that turn idle are closed as they do), then closes the app.
+   * that turn idle are closed as they do), then closes the app. `onStopped`
+   * runs once no new connection can reach this process (a cluster worker tells
+   * its primary, cluster.ts); the close waits for what it returns.
    */
-  async close (sweepInterval: number): Promise<void> {
+  async close (sweepInterval: number, onStopped?: () => void | Promise<void>): Promise<void> {
     // HTTP/1.1 connections (also those an HTTP/2 server took by ALPN fallback:
     // Node 20 tracks them once it listens) that turn idle are closed as they do.
+    // A connection that has not sent its first request yet is not idle to Node.
     const server = this.server as { closeIdleConnections?: () => void }
     const sweep = setInterval(() => server.closeIdleConnections?.(), sweepInterval)
     try {
       // HTTP/2: GOAWAY to every session; the streams already open finish first.
       for (const session of this.sessions) session.close()
-      if (this.server.listening) await new Promise<void>((resolve) => this.server.close(() => resolve()))
+      const closed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : undefined
+      await Promise.all([closed, onStopped?.()])
       await this.current.app.close()
     } finally {
       clearInterval(sweep)

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import type { Server as TlsServer } from 'node:tls'
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
-import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, workerCount, workerMetrics } from './cluster.js'
+import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, stoppedAccepting, workerCount, workerMetrics } from './cluster.js'
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
@@ -40,6 +40,8 @@ export interface StartOptions {
   pidFile?: string
   /** In a cluster worker: metrics scrapes answer with every worker's figures. */
   aggregateMetrics?: BuildServerOptions['aggregateMetrics']
+  /** On close, once no new connection can reach this process (a cluster worker tells its primary). */
+  onStopAccepting?: () => void | Promise<void>
 }
 
 /** What a reload did: `ok` false when the new config was refused (the running one stays). */
@@ -177,7 +179,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   let redirect: { port: number, close (): Promise<void> } | null = null
   const close = async (): Promise<void> => {
     try {
-      await Promise.all([listener.close(CLOSE_SWEEP_INTERVAL), redirect?.close()])
+      await Promise.all([listener.close(CLOSE_SWEEP_INTERVAL, opts.onStopAccepting), redirect?.close()])
     } finally {
       await stopDemo()
     }
@@ -377,7 +379,7 @@ export async function startCommand (values: { config?: string, host?: string, po
     ignoreBrokenStdout()
     const loaded = await configFromPrimary()
     const metrics = workerMetrics()
-    const running = await start({ loaded, reloadable: false, aggregateMetrics: metrics.aggregate, ...listenOn })
+    const running = await start({ loaded, reloadable: false, aggregateMetrics: metrics.aggregate, onStopAccepting: stoppedAccepting, ...listenOn })
     if (running.app.gatewayMetrics !== null) metrics.share(running.app.gatewayMetrics.registry)
     handleSignals(running)
     return undefined

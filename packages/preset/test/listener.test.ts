@@ -6,6 +6,8 @@
 import { copyFileSync, mkdirSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { request as httpsRequest } from 'node:https'
+import { connect as netConnect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { start, type RunningGateway } from '../src/index.js'
@@ -74,5 +76,33 @@ for (const tls of [false, true]) {
       t.equal(upgrade.status, 400, `${when}: an Upgrade to a route without WebSocket is an ordinary request`)
       t.equal(upgrade.body.code, 'FJG_ERR_WEBSOCKET_DISABLED')
     }
+  })
+}
+
+// A connection the listener accepted just before close() has not sent its
+// request yet: the sweep of idle connections must leave it be, and it gets its
+// answer.
+for (const tls of [false, true]) {
+  t.test(`${tls ? 'HTTPS' : 'HTTP'}: close() answers a connection accepted just before, whose request comes after`, async (t) => {
+    const running = await gateway(t, tls)
+    const { port } = new URL(running.url)
+    const socket = await new Promise<import('node:net').Socket>((resolve, reject) => {
+      const s: import('node:net').Socket = tls
+        ? tlsConnect({ host: '127.0.0.1', port: Number(port), ca: pki.ca.cert, servername: 'localhost' }, () => resolve(s))
+        : netConnect({ host: '127.0.0.1', port: Number(port) }, () => resolve(s))
+      s.on('error', reject)
+    })
+    // The server has taken the connection (for TLS: the handshake is done).
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    let answer = ''
+    socket.on('data', (d) => { answer += String(d) })
+    const ended = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    const closing = running.close()
+    await new Promise((resolve) => setImmediate(resolve))
+    socket.write('GET /late HTTP/1.1\r\nhost: localhost\r\n\r\n')
+    await ended
+    await closing
+    t.match(answer, /^HTTP\/1\.1 200 /, 'the late request is answered, not reset')
+    t.match(answer, /"url":"\/late"/)
   })
 }

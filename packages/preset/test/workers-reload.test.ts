@@ -19,6 +19,8 @@ function get (url: string): Promise<{ status: number, body: string }> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
     })
     req.on('error', reject)
+    // A connection lost between the primary and a retiring worker hangs: fail, do not wait for the file's timeout.
+    req.setTimeout(10_000, () => req.destroy(new Error(`no answer within 10 s: ${url}`)))
     req.end()
   })
 }
@@ -48,8 +50,29 @@ t.test('workers: a crashed worker gets the primary\'s config although the file c
   const before = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`${gw.url}/${i % 2 === 0 ? 'api' : 'other'}/x`)))
   t.same(before.map((r) => r.status), [200, 404, 200, 404, 200, 404], 'every worker, the replacement too, serves the primary\'s config')
 
+  // Fresh connections all through the rolling replace: none may be dropped
+  // (a retiring worker used to reset one it had just been handed).
+  let rolling = true
+  const failures: string[] = []
+  let served = 0
+  const hammer = async (): Promise<void> => {
+    while (rolling) {
+      try {
+        const r = await get(`${gw.url}/api/x`)
+        if (r.status !== 200 && r.status !== 404) failures.push(`status ${r.status}`)
+        served++
+      } catch (err) {
+        failures.push((err as Error).message)
+      }
+    }
+  }
+  const load = Promise.all(Array.from({ length: 4 }, hammer))
   gw.child.kill('SIGHUP')
   await gw.waitFor((l) => l.includes('workers replaced'), 30_000)
+  rolling = false
+  await load
+  t.same(failures, [], `no request dropped during the rolling replace (${served} served)`)
+  t.ok(served > 0)
   const after = await Promise.all(Array.from({ length: 6 }, (_, i) => get(`${gw.url}/${i % 2 === 0 ? 'api' : 'other'}/x`)))
   t.same(after.map((r) => r.status), [404, 200, 404, 200, 404, 200], 'after SIGHUP every worker serves the new config')
 
