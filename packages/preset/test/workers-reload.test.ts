@@ -52,11 +52,11 @@ t.test('workers: a crashed worker gets the primary\'s config although the file c
 
   // Fresh connections all through the rolling replace: none may be dropped
   // (a retiring worker used to reset one it had just been handed).
-  let rolling = true
+  const state = { rolling: true }
   const failures: string[] = []
   let served = 0
   const hammer = async (): Promise<void> => {
-    while (rolling) {
+    while (state.rolling) {
       try {
         const r = await get(`${gw.url}/api/x`)
         if (r.status !== 200 && r.status !== 404) failures.push(`status ${r.status}`)
@@ -69,7 +69,7 @@ t.test('workers: a crashed worker gets the primary\'s config although the file c
   const load = Promise.all(Array.from({ length: 4 }, hammer))
   gw.child.kill('SIGHUP')
   await gw.waitFor((l) => l.includes('workers replaced'), 30_000)
-  rolling = false
+  state.rolling = false
   await load
   t.same(failures, [], `no request dropped during the rolling replace (${served} served)`)
   t.ok(served > 0)
