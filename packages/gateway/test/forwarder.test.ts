@@ -44,6 +44,8 @@ t.test('the prefix is replaced whatever its case; the rest of the path is kept a
     ['/api/', '/v1/'],
     ['/api/a%20b/%C3%A9', '/v1/a%20b/%C3%A9'],
     ['/apix', '/apix'],
+    // `..` inside a segment names that segment, never the parent (reply-from refused it with 400).
+    ['/api/..b/c', '/v1/..b/c'],
     ['/', '/']
   ] as const) {
     const res = await rawRequest(url, target)
