@@ -269,7 +269,10 @@ export function configFromPrimary (): Promise<LoadedConfig> {
       resolve(m.loaded)
     }
     process.on('message', onMessage)
-    process.send?.({ type: CONFIG_MESSAGE })
+    // The primary died before this worker asked (EPIPE): nobody to serve for.
+    process.send?.({ type: CONFIG_MESSAGE }, undefined, undefined, (err) => {
+      if (err !== null && err !== undefined) process.exit(1)
+    })
   })
 }
 
