@@ -203,11 +203,13 @@ export async function explainToken (c: CompiledPolicy, token: string, nowMs = Da
   }
   if (decoded !== null) {
     const alg = h.alg
-    if (!encrypted) steps.push({
-      name: 'alg',
-      pass: typeof alg === 'string' && c.algorithms.has(alg as never),
-      detail: [`${shown(alg)}; allowed: ${[...c.algorithms].join(', ')}`]
-    })
+    if (!encrypted) {
+      steps.push({
+        name: 'alg',
+        pass: typeof alg === 'string' && c.algorithms.has(alg as never),
+        detail: [`${shown(alg)}; allowed: ${[...c.algorithms].join(', ')}`]
+      })
+    }
     if (encrypted) {
       // The key step is above; the JWE's alg is in the decrypt step.
     } else if (c.keyStore === null) {
