@@ -377,7 +377,7 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       try {
         payload = JSON.parse(opened.plaintext)
       } catch {
-        throw malformed(opened.plaintext.split('.').length === 3 ? 'the JWE holds a JWS, not claims (decrypt.type "nested")' : PAYLOAD_NOT_OBJECT)
+        throw malformed(opened.plaintext.split('.').length === 3 ? 'the JWE holds a JWS, not claims (use decrypt.type nested)' : PAYLOAD_NOT_OBJECT)
       }
       if (!isObject(payload)) throw malformed(PAYLOAD_NOT_OBJECT)
       const header = opened.header as Record<string, JsonValue>
