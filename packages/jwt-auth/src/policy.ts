@@ -595,6 +595,10 @@ function compileOne (input: JwtPolicy, ctx: CompileContext, keyless: boolean): C
   let decrypt: Decryptor | null = null
   if (policy.decrypt !== undefined) {
     decrypt = compileDecrypt(policy.decrypt, at('decrypt'), (f) => resolveFile(f, ctx.baseDir), problems, cacheOpt)
+    // Legal (NGINX Plus allows it), but whoever has the public key can make such a token.
+    if (decrypt !== null && encrypted && [...decrypt.keyAlgorithms].some((a) => a.startsWith('RSA') || a.startsWith('ECDH'))) {
+      warnOnce('FJG_WARN_ENCRYPTED_PUBLIC_KEY', 'decrypt.type "encrypted" with RSA-OAEP or ECDH-ES: the claims are not signed, so anyone holding the gateway\'s public key can make a token that is accepted; use "nested", or dir/A*KW with a key shared with the issuer')
+    }
   }
 
   if (problems.length > 0) throw invalid(problems)
