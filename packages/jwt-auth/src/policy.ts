@@ -429,6 +429,7 @@ function compileOne (input: JwtPolicy, ctx: CompileContext, keyless: boolean): C
       if (policy[key] !== undefined) problems.push(`${at(key)}: verifies nothing with decrypt.type "encrypted" (the claims are not signed): remove it, or use "nested"`)
     }
     if (policy.payloadHeader !== undefined) problems.push(`${at('payloadHeader')}: not available with decrypt.type "encrypted": there is no signed payload segment to forward`)
+    if (policy.algorithms !== undefined) problems.push(`${at('algorithms')}: signature algorithms mean nothing with decrypt.type "encrypted": the JWE's alg and enc are decrypt.algorithms`)
   }
   const local: KeyEntry[] = []
   const remoteSpecs: Array<{ spec: Parameters<typeof createRemoteSource>[0], where: string }> = []

@@ -214,6 +214,7 @@ t.test('decrypt is validated at start', async (t) => {
   await bad({ decrypt: { keys: [{ file: rsaPem, jwk: p256Jwk }], algorithms: ['ECDH-ES', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0]: needs exactly one of "file", "jwk"')
   await bad({ keys: [{ jwk: signing.rsa.jwk }], decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'keys: verifies nothing with decrypt.type "encrypted"')
   await bad({ payloadHeader: 'x-claims', decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'payloadHeader: not available with decrypt.type "encrypted"')
+  await bad({ algorithms: ['RS256'], decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'algorithms: signature algorithms mean nothing with decrypt.type "encrypted"')
   await bad({ decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'] } }, 'no key to verify tokens with')
   await bad({ decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' }, providers: [{ issuer: 'https://a.example', keys: [{ jwk: signing.rsa.jwk }] }] }, 'decrypt.type: "encrypted" tokens are not signed')
   await bad({ decrypt: { keys: k, algorithms: ['RSA-OAEP', 'A256GCM'], zip: true } }, 'decrypt.zip: unknown key')
