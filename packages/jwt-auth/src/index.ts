@@ -10,7 +10,7 @@ export {
   type CompiledPolicy, type CompileContext
 } from './policy.js'
 export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
-export { headerValue, readPath, splitPath, parsePath, formatPath, DEFAULT_SPACE_DELIMITED_CLAIMS, type Explained } from './claims.js'
+export { headerValue, readPath, splitPath, parsePath, formatPath, wireValue, compileHeaderWriter, DEFAULT_SPACE_DELIMITED_CLAIMS, type Explained, type ForwardedHeaderSpec } from './claims.js'
 export { explainToken, duration, type Explanation, type ExplainStep } from './explain.js'
 export type { Answer } from './answer.js'
 export { peerCertificate, compileBindingCheck, type PeerCertificate, type BindingCheck } from './cert-bound.js'
