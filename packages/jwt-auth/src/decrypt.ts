@@ -39,7 +39,6 @@ export interface DecryptionKey {
   algorithms: ReadonlySet<string>
   /** `dir` only: the `enc` this key's length fits; null otherwise. */
   dirEnc: ReadonlySet<string> | null
-  source: string
 }
 
 export interface Opened {
@@ -52,13 +51,17 @@ export interface Decryptor {
   readonly type: DecryptType
   readonly keyAlgorithms: ReadonlySet<string>
   readonly encryptions: ReadonlySet<string>
-  readonly keys: readonly DecryptionKey[]
   /** Decrypts a compact JWE; rejects with an FjgError (never another error). */
   open (token: string): Promise<Opened>
 }
 
 function fits (kty: string, key: KeyObject, bytes: number): { algorithms: JweKeyAlgorithm[], dirEnc: Set<string> | null } {
-  if (kty === 'RSA') return { algorithms: [...RSA_ALGS], dirEnc: null }
+  if (kty === 'RSA') {
+    // jose refuses RSA-OAEP with a modulus under 2048 bits on every token: refused at start instead.
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+    if (bits < 2048) throw new KeyError(`an RSA key of ${bits} bits is too short for RSA-OAEP (2048 at least)`)
+    return { algorithms: [...RSA_ALGS], dirEnc: null }
+  }
   if (kty === 'EC') {
     const curve = key.asymmetricKeyDetails?.namedCurve ?? ''
     if (!ECDH_CURVES.has(curve)) throw new KeyError(`unsupported EC curve '${curve}' for ECDH-ES (P-256, P-384 or P-521)`)
@@ -72,7 +75,7 @@ function fits (kty: string, key: KeyObject, bytes: number): { algorithms: JweKey
 }
 
 /** A private JWK (RSA or EC with "d") or an oct JWK → a decryption key. */
-function fromJwk (jwk: unknown, source: string): DecryptionKey {
+function fromJwk (jwk: unknown): DecryptionKey {
   if (jwk === null || typeof jwk !== 'object' || Array.isArray(jwk)) throw new KeyError('a JWK must be an object')
   const j = jwk as Record<string, unknown>
   if (j.use !== undefined && j.use !== 'enc') throw new KeyError(`the JWK is for "use": ${JSON.stringify(j.use)}, not "enc"`)
@@ -102,7 +105,7 @@ function fromJwk (jwk: unknown, source: string): DecryptionKey {
     if (typeof j.alg !== 'string' || !f.algorithms.includes(j.alg as JweKeyAlgorithm)) throw new KeyError(`"alg" ${JSON.stringify(j.alg)} does not fit this ${String(j.kty)} key`)
     algorithms = [j.alg]
   }
-  return { kid: (j.kid as string | undefined) ?? null, key, algorithms: new Set(algorithms), dirEnc: algorithms.includes('dir') ? f.dirEnc : null, source }
+  return { kid: (j.kid as string | undefined) ?? null, key, algorithms: new Set(algorithms), dirEnc: algorithms.includes('dir') ? f.dirEnc : null }
 }
 
 /** A file: PEM private key (RSA or EC), a private JWK or a JWKS of them. */
@@ -123,7 +126,7 @@ function fromFile (file: string): DecryptionKey[] {
     const kty = key.asymmetricKeyType === 'rsa' ? 'RSA' : key.asymmetricKeyType === 'ec' ? 'EC' : String(key.asymmetricKeyType)
     if (kty !== 'RSA' && kty !== 'EC') throw new KeyError(`unsupported key type '${kty}' for decryption (RSA or EC)`)
     const f = fits(kty, key, 0)
-    return [{ kid: null, key, algorithms: new Set(f.algorithms), dirEnc: null, source: file }]
+    return [{ kid: null, key, algorithms: new Set(f.algorithms), dirEnc: null }]
   }
   let doc: unknown
   try {
@@ -136,13 +139,13 @@ function fromFile (file: string): DecryptionKey[] {
   if (Array.isArray(keys)) {
     return keys.map((k, i) => {
       try {
-        return fromJwk(k, file)
+        return fromJwk(k)
       } catch (err) {
         throw new KeyError(`keys[${i}]: ${(err as Error).message}`)
       }
     })
   }
-  return [fromJwk(doc, file)]
+  return [fromJwk(doc)]
 }
 
 /**
@@ -161,7 +164,7 @@ export function compileDecrypt (spec: DecryptOptions, at: string, resolveFile: (
     }
     try {
       if (kinds[0] === 'file') keys.push(...fromFile(resolveFile(source.file as string)))
-      else keys.push(fromJwk(source.jwk, `${here}.jwk`))
+      else keys.push(fromJwk(source.jwk))
     } catch (err) {
       problems.push(`${here}.${kinds[0]}: ${(err as Error).message}`)
     }
@@ -227,7 +230,7 @@ export function compileDecrypt (spec: DecryptOptions, at: string, resolveFile: (
     throw new FJG_ERR_TOKEN_DECRYPT({ cause: last })
   }
 
-  return Object.freeze({ type, keyAlgorithms, encryptions, keys, open })
+  return Object.freeze({ type, keyAlgorithms, encryptions, open })
 }
 
 const malformed = (why: string): FjgError => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError

@@ -209,6 +209,8 @@ t.test('decrypt is validated at start', async (t) => {
   await bad({ decrypt: { keys: k, algorithms: ['RSA1_5', 'A256GCM'], type: 'encrypted' } }, 'decrypt.algorithms[0]: must be one of')
   await bad({ decrypt: { keys: [{ file: pubFile }], algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0].file: \'' + pubFile + '\' holds no PEM private key')
   await bad({ decrypt: { keys: [{ jwk: { ...createPublicKey(rsa.privateKey).export({ format: 'jwk' }) } }], algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0].jwk: a decryption key must be private')
+  const short = generateKeyPairSync('rsa', { modulusLength: 1024 })
+  await bad({ decrypt: { keys: [{ jwk: { ...short.privateKey.export({ format: 'jwk' }) } }], algorithms: ['RSA-OAEP', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0].jwk: an RSA key of 1024 bits is too short for RSA-OAEP (2048 at least)')
   await bad({ decrypt: { keys: [{ jwk: octJwk(randomBytes(20), 'x') }], algorithms: ['A128KW', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0].jwk: an oct key of 20 bytes fits no JWE algorithm')
   await bad({ decrypt: { keys: [{ jwk: { ...p256Jwk, use: 'sig' } }], algorithms: ['ECDH-ES', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0].jwk: the JWK is for "use": "sig"')
   await bad({ decrypt: { keys: [{ file: rsaPem, jwk: p256Jwk }], algorithms: ['ECDH-ES', 'A256GCM'], type: 'encrypted' } }, 'decrypt.keys[0]: needs exactly one of "file", "jwk"')
