@@ -35,6 +35,10 @@ export const FJG_ERR_TOKEN_REVOCATION_UNAVAILABLE = createError('FJG_ERR_TOKEN_R
 export const FJG_ERR_TOKEN_NOT_BOUND = createError('FJG_ERR_TOKEN_NOT_BOUND', 'The token is not bound to a client certificate', 401)
 export const FJG_ERR_TOKEN_CERT_MISSING = createError('FJG_ERR_TOKEN_CERT_MISSING', 'The token is bound to a client certificate and none was presented', 401)
 export const FJG_ERR_TOKEN_CERT_MISMATCH = createError('FJG_ERR_TOKEN_CERT_MISMATCH', 'The token is bound to another client certificate', 401)
+// decrypt (JWE, RFC 7516): a plain JWS where a JWE is required, a JWE no key opens, a compressed one.
+export const FJG_ERR_TOKEN_NOT_ENCRYPTED = createError('FJG_ERR_TOKEN_NOT_ENCRYPTED', 'The token is not encrypted (a JWE is required)', 401)
+export const FJG_ERR_TOKEN_DECRYPT = createError('FJG_ERR_TOKEN_DECRYPT', 'The token could not be decrypted', 401)
+export const FJG_ERR_TOKEN_ZIP = createError('FJG_ERR_TOKEN_ZIP', 'The token is compressed (zip), which is not accepted', 401)
 
 // --- 403: valid token, requirement failed (RFC 6750 error="insufficient_scope") ---
 export const FJG_ERR_CLAIM_REQUIREMENT = createError('FJG_ERR_CLAIM_REQUIREMENT', 'The token does not satisfy the requirement on claim %s', 403)

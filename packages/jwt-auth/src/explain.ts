@@ -1,9 +1,10 @@
 import { type Answer, compileAnswer } from './answer.js'
 import { shown, type CompiledRequirement, type Explained } from './claims.js'
 import { FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_TOKEN_MALFORMED, type FjgError } from './errors.js'
-import type { CompiledPolicy } from './policy.js'
+import type { CompiledPolicy, Picked } from './policy.js'
 import { mediaType } from './token-checks.js'
 import type { JsonValue, VerifiedJwt } from './types.js'
+import { isJwe } from './verify.js'
 
 // What a token carries and why a policy refuses it, in words: for denial log
 // lines and the `explain` command. Shows decoded header and payload values,
@@ -102,7 +103,65 @@ const list = (v: string | readonly string[] | undefined): string[] | null => v =
  * The verdict comes from the policy's own verifier and checks, in the hook's
  * order; the per-check lines are computed beside it from the decoded token.
  */
+function ours (err: unknown): FjgError {
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' && code.startsWith('FJG_ERR_') ? err as FjgError : new FJG_ERR_TOKEN_MALFORMED('it could not be processed') as FjgError
+}
+
+/** `decrypt`: the decryption step, and what the JWE holds (null when it cannot be opened). */
+async function opened (c: CompiledPolicy, token: string, steps: ExplainStep[]): Promise<{ header: Obj, payload: Obj } | string | null> {
+  const d = c.decrypt as NonNullable<CompiledPolicy['decrypt']>
+  const algs = `allowed: ${[...d.keyAlgorithms, ...d.encryptions].join(', ')}`
+  if (!isJwe(token)) {
+    steps.push({ name: 'decrypt', pass: false, detail: [`not a JWE (${token.split('.').length} parts); decrypt.type ${d.type} requires one`] })
+    return null
+  }
+  try {
+    const o = await d.open(token)
+    steps.push({ name: 'decrypt', pass: true, detail: [`JWE alg ${shown(o.header.alg as JsonValue)}, enc ${shown(o.header.enc as JsonValue)}; ${algs}; holds ${d.type === 'nested' ? 'a JWS' : 'the claims'}`] })
+    if (d.type === 'nested') return o.plaintext
+    const payload = JSON.parse(o.plaintext) as unknown
+    return { header: o.header as Obj, payload: payload !== null && typeof payload === 'object' && !Array.isArray(payload) ? payload as Obj : {} }
+  } catch (err) {
+    steps.push({ name: 'decrypt', pass: false, detail: [`${ours(err).message}; ${algs}`] })
+    return null
+  }
+}
+
+/** `providers`: the pick, then the picked provider's explanation. */
+async function explainProviders (c: CompiledPolicy, token: string, nowMs: number): Promise<Explanation> {
+  const providers = c.providers as ReadonlyMap<string, CompiledPolicy>
+  const issuers = [...providers.keys()]
+  const steps: ExplainStep[] = []
+  let inner: string | null = token
+  if (c.decrypt !== null) {
+    const o = await opened(c, token, steps)
+    inner = typeof o === 'string' ? o : null
+  }
+  let picked: Picked | null = null
+  let error: FjgError | null = null
+  try {
+    picked = await (c.pick as NonNullable<CompiledPolicy['pick']>)(token)
+  } catch (err) {
+    error = ours(err)
+  }
+  if (picked === null) {
+    const decoded = inner === null || inner.length > (c.policy.maxTokenSize ?? 16384) ? null : decode(inner)
+    const why = error?.code === 'FJG_ERR_TOKEN_ISSUER'
+      ? `iss ${shown(decoded?.payload.iss)}: no provider; providers: ${issuers.join(', ')}`
+      : `not picked: ${(error as FjgError).message}`
+    steps.push({ name: 'provider', pass: false, detail: [why] })
+    return { header: decoded?.header ?? null, payload: decoded?.payload ?? null, steps, error, answer: compileAnswer(c.realm, c.challengeParams)(error as FjgError) }
+  }
+  const p = picked.policy
+  const i = issuers.indexOf(p.policy.issuer as string)
+  const ex = await explainToken(p, picked.token, nowMs)
+  ex.steps.unshift(...steps, { name: 'provider', pass: true, detail: [`providers[${i}]: issuer ${shown(p.policy.issuer as string)}`] })
+  return ex
+}
+
 export async function explainToken (c: CompiledPolicy, token: string, nowMs = Date.now()): Promise<Explanation> {
+  if (c.providers !== null) return explainProviders(c, token, nowMs)
   const nowSec = nowMs / 1000
   const policy = c.policy
   const steps: ExplainStep[] = []
@@ -111,10 +170,23 @@ export async function explainToken (c: CompiledPolicy, token: string, nowMs = Da
   try {
     verified = await c.verify(token)
   } catch (err) {
-    const code = (err as { code?: unknown }).code
-    error = typeof code === 'string' && code.startsWith('FJG_ERR_') ? err as FjgError : new FJG_ERR_TOKEN_MALFORMED('it could not be processed') as FjgError
+    error = ours(err)
   }
-  const decoded = token.length > (policy.maxTokenSize ?? 16384) ? null : decode(token)
+  const tooLarge = token.length > (policy.maxTokenSize ?? 16384)
+  let decoded: { header: Obj, payload: Obj } | null = null
+  const encrypted = c.decrypt?.type === 'encrypted'
+  if (c.decrypt !== null && !tooLarge) {
+    const o = await opened(c, token, steps)
+    if (typeof o === 'string') {
+      // nested: what follows is about the inner JWS.
+      token = o
+      decoded = decode(o)
+    } else {
+      decoded = o
+    }
+  } else {
+    decoded = tooLarge ? null : decode(token)
+  }
   const code = error?.code
   const parts = token.split('.').length
   steps.push({
@@ -122,18 +194,25 @@ export async function explainToken (c: CompiledPolicy, token: string, nowMs = Da
     pass: decoded !== null && !['FJG_ERR_TOKEN_MALFORMED', 'FJG_ERR_TOKEN_TOO_LARGE', 'FJG_ERR_TOKEN_CRIT'].includes(code ?? ''),
     detail: [decoded === null
       ? (parts === 5 ? 'not a JWS: 5 parts (an encrypted JWE?)' : `cannot be decoded (${token.length} bytes, ${parts} part${parts === 1 ? '' : 's'})`)
-      : `JWS, ${token.length} bytes; signature not shown`].concat(error !== null && ['FJG_ERR_TOKEN_MALFORMED', 'FJG_ERR_TOKEN_TOO_LARGE', 'FJG_ERR_TOKEN_CRIT'].includes(code ?? '') ? [error.message] : [])
+      : encrypted ? `JWE, ${token.length} bytes; encrypted parts not shown` : `JWS, ${token.length} bytes; signature not shown`].concat(error !== null && ['FJG_ERR_TOKEN_MALFORMED', 'FJG_ERR_TOKEN_TOO_LARGE', 'FJG_ERR_TOKEN_CRIT'].includes(code ?? '') ? [error.message] : [])
   })
   const h = decoded?.header ?? {}
   const p = decoded?.payload ?? {}
+  if (decoded !== null && encrypted) {
+    steps.push({ name: 'key', pass: null, detail: ['no signature (decrypt.type "encrypted"): the authenticated encryption under the gateway\'s key is the integrity check'] })
+  }
   if (decoded !== null) {
     const alg = h.alg
-    steps.push({
-      name: 'alg',
-      pass: typeof alg === 'string' && c.algorithms.has(alg as never),
-      detail: [`${shown(alg)}; allowed: ${[...c.algorithms].join(', ')}`]
-    })
-    if (c.keyStore === null) {
+    if (!encrypted) {
+      steps.push({
+        name: 'alg',
+        pass: typeof alg === 'string' && c.algorithms.has(alg as never),
+        detail: [`${shown(alg)}; allowed: ${[...c.algorithms].join(', ')}`]
+      })
+    }
+    if (encrypted) {
+      // The key step is above; the JWE's alg is in the decrypt step.
+    } else if (c.keyStore === null) {
       steps.push({ name: 'key', pass: null, detail: ['signatures are not checked ("validateSig": false)'] })
     } else if (typeof alg === 'string' && c.algorithms.has(alg as never)) {
       const kid = typeof h.kid === 'string' ? h.kid : null

@@ -10,7 +10,7 @@ import {
 } from './errors.js'
 import type { KeySourceStatus } from './key-store.js'
 import type { RevocationStatus } from './revocation-redis.js'
-import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy } from './policy.js'
+import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy, type Picked } from './policy.js'
 import { kCompiled, kMissed } from './symbols.js'
 import { cookieValue } from './token-source.js'
 import { deepFreeze } from './verify.js'
@@ -67,9 +67,58 @@ function unsafeHeader (request: unknown, name: string, claim: string): void {
   (request as FastifyRequest).log.warn({ jwt: { header: name, claim } }, 'jwt: claim not forwarded: its value has control characters or cannot be serialized')
 }
 
-export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void
+
+/** What runs once the token is read: verify, then the checks, and the answer of one compiled policy. */
+interface Runner {
+  run (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, token: string): void
+  deny (request: FastifyRequest, reply: FastifyReply, err: FjgError, token: string | null, jwt: VerifiedJwt | null): void
+  ours (request: FastifyRequest, err: unknown): FjgError
+}
+
+export function createHook (c: CompiledPolicy, opts: HookOptions = {}): Hook {
   const inRequest = opts.requestHeaders !== false
+  // Providers write no headers of their own (schema.ts PROVIDER_KEYS): the route's list covers theirs.
   const strip = inRequest ? c.forwardedHeaders : NONE
+  const own = compileRunner(c, inRequest)
+  const pick = c.pick
+  // One runner per provider: its keys verified the token, so its checks and its answer apply.
+  const runners = new Map<CompiledPolicy, Runner>()
+  if (c.providers !== null) for (const p of c.providers.values()) runners.set(p, compileRunner(p, inRequest))
+
+  return function jwtAuthHook (request, reply, done) {
+    // A client can never set a header the policy forwards (DESIGN.md, Answers).
+    const headers = request.headers
+    for (let i = 0; i < strip.length; i++) {
+      const name = strip[i] as string
+      if (headers[name] !== undefined) delete headers[name]
+    }
+    const token = c.extract(request)
+    if (token === null) {
+      if (c.optional) return done()
+      return own.deny(request, reply, new FJG_ERR_TOKEN_MISSING() as FjgError, null, null)
+    }
+    if (pick === null) return own.run(request, reply, done, token)
+    // providers: the (decrypted) token's iss picks the provider that verifies it.
+    let picked: Picked | Promise<Picked>
+    try {
+      picked = pick(token)
+    } catch (err) {
+      return own.deny(request, reply, own.ours(request, err), token, null)
+    }
+    if (typeof (picked as Promise<Picked>).then === 'function') {
+      (picked as Promise<Picked>).then(
+        (p) => (runners.get(p.policy) as Runner).run(request, reply, done, p.token),
+        (err: unknown) => own.deny(request, reply, own.ours(request, err), token, null)
+      )
+      return
+    }
+    const p = picked as Picked
+    ;(runners.get(p.policy) as Runner).run(request, reply, done, p.token)
+  }
+}
+
+function compileRunner (c: CompiledPolicy, inRequest: boolean): Runner {
   const claimChecks = c.claimChecks
   const headerChecks = c.headerChecks
   // The claims → headers writer the gateway uses too (claims.ts), into request.headers.
@@ -184,18 +233,7 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
     deny(request, reply, new FJG_ERR_REQUIRE_FAILED() as FjgError, jwt.token, jwt)
   }
 
-  return function jwtAuthHook (request, reply, done) {
-    // A client can never set a header the policy forwards (DESIGN.md, Answers).
-    const headers = request.headers
-    for (let i = 0; i < strip.length; i++) {
-      const name = strip[i] as string
-      if (headers[name] !== undefined) delete headers[name]
-    }
-    const token = c.extract(request)
-    if (token === null) {
-      if (c.optional) return done()
-      return deny(request, reply, new FJG_ERR_TOKEN_MISSING() as FjgError, null, null)
-    }
+  function run (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, token: string): void {
     let result: VerifiedJwt | Promise<VerifiedJwt>
     try {
       result = c.verify(token)
@@ -211,6 +249,8 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
     }
     accept(request, reply, done, result as VerifiedJwt)
   }
+
+  return { run, deny, ours }
 }
 
 let warnedQueryToken = false

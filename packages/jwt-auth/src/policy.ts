@@ -1,7 +1,8 @@
 import Ajv, { type ErrorObject } from 'ajv'
 import { isAbsolute, resolve } from 'node:path'
 import { compileEntry, DEFAULT_SPACE_DELIMITED_CLAIMS, formatPath, parsePath, type CompiledRequirement, type Segment } from './claims.js'
-import { FJG_ERR_OPTION_INVALID, FJG_ERR_OPTION_KEY } from './errors.js'
+import { compileDecrypt, type Decryptor } from './decrypt.js'
+import { FJG_ERR_OPTION_INVALID, FJG_ERR_OPTION_KEY, FJG_ERR_TOKEN_ISSUER, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_NOT_ENCRYPTED, FJG_ERR_TOKEN_TOO_LARGE } from './errors.js'
 import { KeyStore, type RemoteKeySource } from './key-store.js'
 import { fileEntries, jwkEntry, KeyError, secretEntry, type KeyEntry } from './keys.js'
 import { createRemoteSource, type RemoteLogger } from './remote-source.js'
@@ -10,8 +11,8 @@ import { DEFAULT_REVOCATION_PREFIX, RedisRevocation, type RedisRevocationOptions
 import { ALGORITHMS, policySchema } from './schema.js'
 import { compileExtractor, DEFAULT_TOKEN_SOURCE, parseTokenSource, type Extractor, type TokenSourceSpec } from './token-source.js'
 import { compileTokenChecks, type TokenCheck } from './token-checks.js'
-import type { Algorithm, JwtPolicy, RequirementEntry } from './types.js'
-import { compileVerifier, type Verify } from './verify.js'
+import type { Algorithm, JwtPolicy, ProviderPolicy, RequirementEntry } from './types.js'
+import { compileVerifier, isJwe, type Verify } from './verify.js'
 
 export const DEFAULT_REALM = 'api'
 export const DEFAULT_LEEWAY = 0
@@ -63,7 +64,10 @@ export function formatSchemaErrors (errors: readonly ErrorObject[], prefix: stri
     const value = e.instancePath.split('/').slice(1).reduce<any>((v, k) => v?.[k.replace(/~1/g, '/').replace(/~0/g, '~')], root)
     let msg: string
     if (e.keyword === 'additionalProperties') {
-      msg = `${jsonPath(prefix, e.instancePath + '/' + (e.params as { additionalProperty: string }).additionalProperty)}: unknown key`
+      const key = (e.params as { additionalProperty: string }).additionalProperty
+      // A policy key a provider may not set (schema.ts PROVIDER_KEYS) is not unknown: say why.
+      const inProvider = /\/providers\/\d+$/.test(e.instancePath) && Object.hasOwn(policySchema.properties, key)
+      msg = `${jsonPath(prefix, e.instancePath + '/' + key)}: ${inProvider ? 'not allowed in a provider: it is one per route (the route\'s value applies to every provider)' : 'unknown key'}`
     } else if (e.keyword === 'anyOf') {
       const description = (e.parentSchema as { description?: string })?.description
       msg = `${path}: must be ${description ?? 'one of the allowed forms'}${describe(value, path)}`
@@ -152,6 +156,21 @@ export interface CompiledPolicy {
   readonly forwardToken: boolean
   readonly keyStore: KeyStore | null
   readonly cacheSize: number
+  /** `decrypt`: the JWE decryptor; null for plain JWS. */
+  readonly decrypt: Decryptor | null
+  /** `providers`: issuer → that provider's compiled policy (the route's keys merged under its own); null without. */
+  readonly providers: ReadonlyMap<string, CompiledPolicy> | null
+  /**
+   * `providers`: the size cap, decryption (nested), then the unverified `iss`
+   * picks the provider whose verifier gets the token; null without providers.
+   */
+  readonly pick: ((token: string) => Picked | Promise<Picked>) | null
+}
+
+/** A provider picked for a token, and the (decrypted) JWS it verifies. */
+export interface Picked {
+  readonly policy: CompiledPolicy
+  readonly token: string
 }
 
 const warned = new Set<string>()
@@ -263,10 +282,125 @@ function resolveFile (file: string, baseDir: string | undefined): string {
 
 /** Validates a whole policy and compiles it. Throws an FJG_ERR_OPTION_* naming every problem. */
 export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): CompiledPolicy {
+  const problems = policyProblems(input, ctx.where ?? '')
+  if (problems.length > 0) throw invalid(problems)
+  if (input.providers !== undefined) return compileProviders(input, ctx)
+  return compileOne(input, ctx, false)
+}
+
+const HTTP_URL = /^https?:\/\/[^\s]+$/
+
+/**
+ * `providers` (README, Providers): each provider is compiled as a whole policy,
+ * the route's keys with the provider's over them, its own keys only, its
+ * issuer as `issuer`. Each so has its own verifier and token cache: a token
+ * verified under provider A is cached in A's verifier, which B's never reads.
+ */
+function compileProviders (input: JwtPolicy, ctx: CompileContext): CompiledPolicy {
   const where = ctx.where ?? ''
   const at = (key: string): string => jsonPath(where, '/' + key)
-  const problems = policyProblems(input, where)
+  const { providers: list, ...route } = input as JwtPolicy & { providers: ProviderPolicy[] }
+  const problems: string[] = []
+  // Keys beside providers would verify nothing (an unknown iss is refused), or worse, be thought to.
+  for (const key of ['keys', 'secret', 'issuer'] as const) {
+    if (route[key] !== undefined) problems.push(`${at(key)}: not beside "providers" (here or inherited from an outer policy): give each provider its ${key === 'issuer' ? 'issuer' : 'keys'}`)
+  }
+  if (route.validateSig === false) problems.push(`${at('validateSig')}: false is not allowed beside "providers": a provider is chosen by an iss that only its keys prove`)
+  if (route.decrypt?.type === 'encrypted') problems.push(`${at('decrypt')}.type: "encrypted" tokens are not signed, so no provider's keys could verify them: use "nested" with providers`)
+  const seen = new Map<string, number>()
+  const effective: JwtPolicy[] = []
+  list.forEach((p, i) => {
+    const here = `${at('providers')}[${i}]`
+    const first = seen.get(p.issuer)
+    if (first !== undefined) problems.push(`${here}.issuer: ${JSON.stringify(p.issuer)} is already the issuer of providers[${first}]`)
+    else seen.set(p.issuer, i)
+    let keys = p.keys
+    if (keys === undefined && p.secret === undefined) {
+      // OpenID discovery from the issuer itself: its keys are bound to it (remote-source.ts).
+      if (HTTP_URL.test(p.issuer)) keys = [{ issuer: p.issuer }]
+      else problems.push(`${here}: needs "keys" or "secret": its issuer ${JSON.stringify(p.issuer)} is not an http(s) URL for OpenID discovery`)
+    }
+    ;(keys ?? []).forEach((k, j) => {
+      const bound = (k as { issuer?: string }).issuer
+      if (bound !== undefined && bound !== p.issuer) problems.push(`${here}.keys[${j}].issuer: ${JSON.stringify(bound)} is not this provider's issuer ${JSON.stringify(p.issuer)}: its keys would verify none of its tokens`)
+    })
+    const secretIssuer = typeof p.secret === 'object' ? p.secret.issuer : undefined
+    if (secretIssuer !== undefined && secretIssuer !== p.issuer) problems.push(`${here}.secret.issuer: ${JSON.stringify(secretIssuer)} is not this provider's issuer ${JSON.stringify(p.issuer)}`)
+    const { decrypt: _d, ...shared } = route
+    effective.push({ ...shared, ...p, ...(keys === undefined ? {} : { keys }) })
+  })
   if (problems.length > 0) throw invalid(problems)
+
+  // The route's own keys, checked once under the route's path; its verifier is never used.
+  const { decrypt: decryptSpec, ...routeOnly } = route
+  const base = compileOne(routeOnly, ctx, true)
+  const byIssuer = new Map<string, CompiledPolicy>()
+  const errors: string[] = []
+  effective.forEach((e, i) => {
+    try {
+      byIssuer.set(e.issuer as string, compileOne(e, { ...ctx, where: `${at('providers')}[${i}]` }, false))
+    } catch (err) {
+      errors.push(...((err as { problems?: string[] }).problems ?? [(err as Error).message]))
+    }
+  })
+  let decrypt: Decryptor | null = null
+  if (decryptSpec !== undefined) {
+    decrypt = compileDecrypt(decryptSpec, at('decrypt'), (f) => resolveFile(f, ctx.baseDir), errors, cacheOf(route))
+  }
+  if (errors.length > 0) throw invalid(errors)
+
+  const maxTokenSize = route.maxTokenSize ?? DEFAULT_MAX_TOKEN_SIZE
+  const select = (token: string): Picked => {
+    const policy = byIssuer.get(unverifiedIss(token) as string)
+    if (policy === undefined) throw new FJG_ERR_TOKEN_ISSUER()
+    return { policy, token }
+  }
+  const pick = (token: string): Picked | Promise<Picked> => {
+    if (token.length > maxTokenSize) throw new FJG_ERR_TOKEN_TOO_LARGE(maxTokenSize)
+    if (decrypt === null) return select(token)
+    if (!isJwe(token)) throw new FJG_ERR_TOKEN_NOT_ENCRYPTED()
+    return decrypt.open(token).then((opened) => select(opened.plaintext))
+  }
+  const verify: Verify = (token) => {
+    const picked = pick(token)
+    if (typeof (picked as Promise<Picked>).then === 'function') return (picked as Promise<Picked>).then((p) => p.policy.verify(p.token))
+    return (picked as Picked).policy.verify((picked as Picked).token)
+  }
+  return Object.freeze({ ...base, policy: Object.freeze({ ...input }), verify, decrypt, providers: byIssuer, pick })
+}
+
+/**
+ * The `iss` a JWS claims, before anything is verified: it only picks the
+ * provider, whose verifier then checks everything (and `iss` again).
+ */
+function unverifiedIss (token: string): string | null {
+  const dot1 = token.indexOf('.')
+  const dot2 = dot1 === -1 ? -1 : token.indexOf('.', dot1 + 1)
+  if (dot1 <= 0 || dot2 === -1 || token.indexOf('.', dot2 + 1) !== -1) throw new FJG_ERR_TOKEN_MALFORMED('a JWS has three parts')
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(token.slice(dot1 + 1, dot2), 'base64url').toString('utf8'))
+  } catch {
+    throw new FJG_ERR_TOKEN_MALFORMED('the payload is not a JSON object')
+  }
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new FJG_ERR_TOKEN_MALFORMED('the payload is not a JSON object')
+  const iss = (payload as { iss?: unknown }).iss
+  return typeof iss === 'string' ? iss : null
+}
+
+function cacheOf (policy: JwtPolicy): { cacheSize: number, cacheTtl: number } {
+  const c = policy.cache
+  return {
+    cacheSize: c === false ? 0 : (c?.size ?? DEFAULT_CACHE_SIZE),
+    cacheTtl: (c === false ? 0 : (c?.ttl ?? DEFAULT_CACHE_TTL)) * 1000
+  }
+}
+
+/** One policy without providers; `keyless`: the route part of a policy with providers (no keys of its own). */
+function compileOne (input: JwtPolicy, ctx: CompileContext, keyless: boolean): CompiledPolicy {
+  const where = ctx.where ?? ''
+  const at = (key: string): string => jsonPath(where, '/' + key)
+  const problems: string[] = []
   // Copy before touching, freeze what was validated (fastify processOptions).
   const policy: JwtPolicy = Object.freeze({ ...input })
   const shared = ctx.shared ?? new SharedResources()
@@ -287,7 +421,16 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     }
   })
 
-  const validateSig = policy.validateSig !== false
+  // decrypt.type "encrypted": the JWE's authenticated encryption under our key is the integrity check; no signature.
+  const encrypted = policy.decrypt?.type === 'encrypted'
+  const validateSig = policy.validateSig !== false && !keyless && !encrypted
+  if (encrypted) {
+    for (const key of ['secret', 'keys'] as const) {
+      if (policy[key] !== undefined) problems.push(`${at(key)}: verifies nothing with decrypt.type "encrypted" (the claims are not signed): remove it, or use "nested"`)
+    }
+    if (policy.payloadHeader !== undefined) problems.push(`${at('payloadHeader')}: not available with decrypt.type "encrypted": there is no signed payload segment to forward`)
+    if (policy.algorithms !== undefined) problems.push(`${at('algorithms')}: signature algorithms mean nothing with decrypt.type "encrypted": the JWE's alg and enc are decrypt.algorithms`)
+  }
   const local: KeyEntry[] = []
   const remoteSpecs: Array<{ spec: Parameters<typeof createRemoteSource>[0], where: string }> = []
   if (policy.secret !== undefined) {
@@ -358,7 +501,7 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
       }
     }
   } else {
-    algorithms = validateSig ? derived : new Set(ALGORITHMS)
+    algorithms = validateSig || keyless ? derived : new Set(ALGORITHMS)
   }
   if (validateSig && local.length === 0 && remoteSpecs.length === 0 && problems.length === 0) {
     problems.push(`${where || '(policy)'}: no key to verify tokens with: give "secret" or "keys" (or "validateSig": false)`)
@@ -449,6 +592,16 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     }
   }
 
+  const cacheOpt = cacheOf(policy)
+  let decrypt: Decryptor | null = null
+  if (policy.decrypt !== undefined) {
+    decrypt = compileDecrypt(policy.decrypt, at('decrypt'), (f) => resolveFile(f, ctx.baseDir), problems, cacheOpt)
+    // Legal (NGINX Plus allows it), but whoever has the public key can make such a token.
+    if (decrypt !== null && encrypted && [...decrypt.keyAlgorithms].some((a) => a.startsWith('RSA') || a.startsWith('ECDH'))) {
+      warnOnce('FJG_WARN_ENCRYPTED_PUBLIC_KEY', 'decrypt.type "encrypted" with RSA-OAEP or ECDH-ES: the claims are not signed, so anyone holding the gateway\'s public key can make a token that is accepted; use "nested", or dir/A*KW with a key shared with the issuer')
+    }
+  }
+
   if (problems.length > 0) throw invalid(problems)
 
   let keyStore: KeyStore | null = null
@@ -469,16 +622,14 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
       if ((err as { code?: string }).code === 'FJG_ERR_OPTION_KEY') throw err
       throw withProblems(new FJG_ERR_OPTION_KEY(`${at('keys')}: ${(err as Error).message}`), [`${at('keys')}: ${(err as Error).message}`])
     }
-  } else {
+  } else if (!keyless && !encrypted) {
     warnOnce('FJG_WARN_VALIDATE_SIG_OFF', '"validateSig": false — token signatures are NOT checked; anyone can forge a token')
   }
   if (policy.validateExp === false) {
     warnOnce('FJG_WARN_VALIDATE_EXP_OFF', '"validateExp": false — expired tokens are accepted')
   }
 
-  const cacheOpt = policy.cache
-  const cacheSize = cacheOpt === false ? 0 : (cacheOpt?.size ?? DEFAULT_CACHE_SIZE)
-  const cacheTtl = (cacheOpt === false ? 0 : (cacheOpt?.ttl ?? DEFAULT_CACHE_TTL)) * 1000
+  const { cacheSize, cacheTtl } = cacheOpt
   const toSet = (v: string | string[] | undefined): Set<string> | null => v === undefined ? null : new Set(([] as string[]).concat(v))
 
   const { verify } = compileVerifier({
@@ -492,7 +643,8 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     cacheSize,
     cacheTtl,
     revocation,
-    requireKid: revocation !== null && policy.revocation?.kid !== undefined
+    requireKid: revocation !== null && policy.revocation?.kid !== undefined,
+    decrypt
   })
 
   return Object.freeze({
@@ -515,6 +667,9 @@ export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): Comp
     forwardedHeaders,
     forwardToken: policy.forwardToken !== false,
     keyStore,
-    cacheSize
+    cacheSize,
+    decrypt,
+    providers: null,
+    pick: null
   })
 }

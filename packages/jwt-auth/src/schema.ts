@@ -19,6 +19,38 @@ export const OPERATORS = [
   'contains', '!contains', 'match', '!match'
 ] as const
 
+/** `decrypt.algorithms`, key management (RFC 7518 §4.1). RSA1_5 (padding oracles) and PBES2 (password based; its p2c is a CPU bomb) are left out. */
+export const JWE_KEY_ALGORITHMS = [
+  'RSA-OAEP', 'RSA-OAEP-256', 'RSA-OAEP-384', 'RSA-OAEP-512',
+  'ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A192KW', 'ECDH-ES+A256KW',
+  'A128KW', 'A192KW', 'A256KW', 'A128GCMKW', 'A192GCMKW', 'A256GCMKW',
+  'dir'
+] as const
+/** `decrypt.algorithms`, content encryption (RFC 7518 §5.1). */
+export const JWE_ENCRYPTIONS = ['A128GCM', 'A192GCM', 'A256GCM', 'A128CBC-HS256', 'A192CBC-HS384', 'A256CBC-HS512'] as const
+
+/**
+ * The policy keys a provider may set (README, Providers): what depends on the
+ * token's issuer. Not there: where the token is read and what is forwarded
+ * (`token`, `phase`, `optional`, `claimsToHeaders`, ...: one per route, read
+ * before the provider is known, or written by the gateway for the route),
+ * `cache`, `maxTokenSize`, `decrypt` (before the provider is known), `validateSig`.
+ */
+export const PROVIDER_KEYS = [
+  'issuer', 'realm', 'secret', 'keys', 'algorithms', 'audience', 'leeway', 'validateExp',
+  'requireClaims', 'requireHeaders', 'spaceDelimitedClaims', 'challenge', 'tokenType', 'maxAge',
+  'revocation', 'certificateBound'
+] as const
+
+// Filled from the policy's own properties below, once policySchema exists.
+const providerItem = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['issuer'],
+  description: 'An issuer with its keys and its own policy keys',
+  properties: {} as Record<string, unknown>
+}
+
 const stringOrList = {
   anyOf: [
     { type: 'string', minLength: 1 },
@@ -172,6 +204,39 @@ export const policySchema = {
     certificateBound: {
       enum: [true, false, 'if-present'],
       description: 'RFC 8705 certificate-bound tokens: cnf["x5t#S256"] must be the SHA-256 thumbprint of the TLS client certificate; "if-present": tokens without it pass'
+    },
+    providers: {
+      type: 'array',
+      minItems: 1,
+      items: providerItem,
+      description: 'One entry per issuer: the token\'s iss picks it, its keys verify the token, its keys override the route\'s (Envoy providers)'
+    },
+    decrypt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['keys', 'algorithms'],
+      properties: {
+        keys: {
+          type: 'array',
+          minItems: 1,
+          description: 'Decryption keys: { "file": PEM private key, private JWK or JWKS } or { "jwk": {...} }',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            minProperties: 1,
+            properties: {
+              file: { type: 'string', minLength: 1 },
+              jwk: { type: 'object' }
+            }
+          }
+        },
+        algorithms: { type: 'array', minItems: 2, items: { enum: [...JWE_KEY_ALGORITHMS, ...JWE_ENCRYPTIONS] }, description: 'Allowed alg and enc values, both kinds in one list' },
+        type: { enum: ['nested', 'encrypted'], description: 'nested (default): the JWE holds a signed JWT; encrypted: the JWE holds the claims (auth_jwt_type)' }
+      },
+      description: 'Encrypted tokens, JWE (NGINX Plus auth_jwt_type encrypted | nested)'
     }
   }
 } as const
+
+for (const key of PROVIDER_KEYS) providerItem.properties[key] = (policySchema.properties as Record<string, unknown>)[key]
+providerItem.properties.issuer = { type: 'string', minLength: 1, description: 'The `iss` that selects this provider; with no keys, an http(s) issuer is used for OpenID discovery' }

@@ -137,6 +137,37 @@ export interface JwtPolicy {
    * refused; `"if-present"`: only tokens that carry it are held to it.
    */
   certificateBound?: boolean | 'if-present'
+  /**
+   * One entry per issuer (Envoy `providers`): the token's (unverified) `iss`
+   * picks exactly one, whose keys alone verify it and whose keys override the
+   * route's for that token. An unknown `iss` is refused (FJG_ERR_TOKEN_ISSUER).
+   */
+  providers?: ProviderPolicy[]
+  /** Encrypted tokens (JWE; NGINX Plus `auth_jwt_type encrypted | nested`). */
+  decrypt?: DecryptOptions
+}
+
+/** A provider: its issuer and the policy keys that depend on it (schema.ts PROVIDER_KEYS). */
+export interface ProviderPolicy extends Pick<JwtPolicy,
+  'realm' | 'secret' | 'keys' | 'algorithms' | 'audience' | 'leeway' | 'validateExp' | 'requireClaims' |
+  'requireHeaders' | 'spaceDelimitedClaims' | 'challenge' | 'tokenType' | 'maxAge' | 'revocation' | 'certificateBound'> {
+  /** The `iss` that selects this provider; without `keys` or `secret`, an http(s) issuer is discovered (OpenID). */
+  issuer: string
+}
+
+export type JweKeyAlgorithm =
+  | 'RSA-OAEP' | 'RSA-OAEP-256' | 'RSA-OAEP-384' | 'RSA-OAEP-512'
+  | 'ECDH-ES' | 'ECDH-ES+A128KW' | 'ECDH-ES+A192KW' | 'ECDH-ES+A256KW'
+  | 'A128KW' | 'A192KW' | 'A256KW' | 'A128GCMKW' | 'A192GCMKW' | 'A256GCMKW' | 'dir'
+export type JweEncryption = 'A128GCM' | 'A192GCM' | 'A256GCM' | 'A128CBC-HS256' | 'A192CBC-HS384' | 'A256CBC-HS512'
+
+export interface DecryptOptions {
+  /** Private keys: `{ file }` (PEM private key, private JWK or JWKS) or `{ jwk }` (RSA, EC P-256/P-384/P-521, oct). */
+  keys: Array<{ file: string } | { jwk: Record<string, unknown> }>
+  /** Allowed `alg` and `enc` values, both kinds in one list (at least one of each). */
+  algorithms: Array<JweKeyAlgorithm | JweEncryption>
+  /** `nested` (default): the JWE holds a signed JWT, verified by the policy; `encrypted`: the JWE holds the claims. */
+  type?: 'nested' | 'encrypted'
 }
 
 /**

@@ -5,8 +5,9 @@ import {
   FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_CRIT,
   FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER, FJG_ERR_TOKEN_KEY_UNKNOWN,
   FJG_ERR_TOKEN_KEYS_UNAVAILABLE, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_REVOKED, FJG_ERR_TOKEN_SIGNATURE,
-  FJG_ERR_TOKEN_TOO_LARGE, FJG_ERR_TOKEN_KID_REQUIRED, type FjgError
+  FJG_ERR_TOKEN_TOO_LARGE, FJG_ERR_TOKEN_KID_REQUIRED, FJG_ERR_TOKEN_NOT_ENCRYPTED, type FjgError
 } from './errors.js'
+import type { Decryptor } from './decrypt.js'
 import type { KeyStore } from './key-store.js'
 import type { KeyEntry } from './keys.js'
 import type { Revocation } from './revocation.js'
@@ -32,6 +33,8 @@ export interface VerifierOptions {
    * cannot be reached by leaving the kid out (issue 10, point 5).
    */
   requireKid?: boolean
+  /** `decrypt`: only JWEs are accepted; null (default) for plain JWS. */
+  decrypt?: Decryptor | null
 }
 
 interface CacheEntry {
@@ -74,6 +77,13 @@ export function isCanonicalBase64url (s: string, from: number, to: number): bool
   const last = B64VAL[s.charCodeAt(to - 1)] as number
   // 2 chars carry 8 bits (4 unused), 3 chars carry 16 bits (2 unused).
   return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
+}
+
+/** Four dots: a compact JWE (RFC 7516 §7.1), not a JWS. */
+export function isJwe (token: string): boolean {
+  let dots = 0
+  for (let i = token.indexOf('.'); i !== -1 && dots < 5; i = token.indexOf('.', i + 1)) dots++
+  return dots === 4
 }
 
 function isObject (v: unknown): v is Record<string, JsonValue> {
@@ -177,6 +187,7 @@ type RawVerify = (token: string) => { header: unknown, payload: unknown }
 export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache: TokenCache<CacheEntry> | null } {
   const { keyStore, algorithms, issuer, audience, validateExp, maxTokenSize, revocation } = opts
   const requireKid = opts.requireKid === true
+  const decryptor = opts.decrypt ?? null
   const leeway = opts.leeway
   const cacheTtl = opts.cacheTtl
   const cache = opts.cacheSize > 0 ? new TokenCache<CacheEntry>(opts.cacheSize) : null
@@ -334,21 +345,58 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       : new FJG_ERR_TOKEN_KEY_UNKNOWN()) as FjgError
   }
 
+  function cached (token: string, nowMs: number): VerifiedJwt | null {
+    if (cache === null) return null
+    const hit = cache.get(token)
+    if (hit === undefined) return null
+    if (nowMs < hit.until && (hit.key === null || hit.key.active)) {
+      // Revocation lists change while running: checked on every hit.
+      if (revokedBy(hit.jwt.header, hit.jwt.payload, hit.key)) throw new FJG_ERR_TOKEN_REVOKED()
+      return hit.jwt
+    }
+    cache.delete(token)
+    return null
+  }
+
+  /**
+   * `decrypt`: the size cap (checked before) bounds the JWE, and without `zip`
+   * the plaintext is smaller still. Nested: the plaintext is a JWS that goes
+   * through everything below (and is cached as a JWS; a bare JWS is refused
+   * before any cache lookup, so it cannot reach that entry). Encrypted: the
+   * plaintext is the claims, cached under the whole JWE.
+   */
+  function verifyJwe (dec: Decryptor, token: string): VerifiedJwt | Promise<VerifiedJwt> {
+    if (!isJwe(token)) throw new FJG_ERR_TOKEN_NOT_ENCRYPTED()
+    if (dec.type === 'encrypted') {
+      const hit = cached(token, Date.now())
+      if (hit !== null) return hit
+    }
+    return dec.open(token).then((opened) => {
+      if (dec.type === 'nested') return verifyJws(opened.plaintext)
+      let payload: unknown
+      try {
+        payload = JSON.parse(opened.plaintext)
+      } catch {
+        throw malformed(opened.plaintext.split('.').length === 3 ? 'the JWE holds a JWS, not claims (use decrypt.type nested)' : PAYLOAD_NOT_OBJECT)
+      }
+      if (!isObject(payload)) throw malformed(PAYLOAD_NOT_OBJECT)
+      const header = opened.header as Record<string, JsonValue>
+      const nowMs = Date.now()
+      checkClaims(header, payload, nowMs / 1000, null)
+      return remember(token, { header, payload }, null, nowMs)
+    })
+  }
+
   function verify (token: string): VerifiedJwt | Promise<VerifiedJwt> {
     if (token.length > maxTokenSize) throw new FJG_ERR_TOKEN_TOO_LARGE(maxTokenSize)
-    const nowMs = Date.now()
+    if (decryptor !== null) return verifyJwe(decryptor, token)
+    return verifyJws(token)
+  }
 
-    if (cache !== null) {
-      const hit = cache.get(token)
-      if (hit !== undefined) {
-        if (nowMs < hit.until && (hit.key === null || hit.key.active)) {
-          // Revocation lists change while running: checked on every hit.
-          if (revokedBy(hit.jwt.header, hit.jwt.payload, hit.key)) throw new FJG_ERR_TOKEN_REVOKED()
-          return hit.jwt
-        }
-        cache.delete(token)
-      }
-    }
+  function verifyJws (token: string): VerifiedJwt | Promise<VerifiedJwt> {
+    const nowMs = Date.now()
+    const hit = cached(token, nowMs)
+    if (hit !== null) return hit
 
     // Structure and header first, by hand: the kid and alg pick the key, and
     // everything here must be rejected before any key or crypto is involved.

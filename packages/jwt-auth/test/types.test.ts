@@ -24,6 +24,18 @@ t.test('types', async (t) => {
   // @ts-expect-error: certificateBound is true, false or "if-present"
   const bad3: JwtPolicy = { certificateBound: 'always' }
   t.ok(bad3)
+  // Issue 13 points 7 and 9: providers and decrypt.
+  const multi: JwtPolicy = {
+    providers: [{ issuer: 'https://a.example' }, { issuer: 'urn:b', secret: SECRET, audience: 'b', requireClaims: [{ claim: 'x', op: 'exists' }] }],
+    decrypt: { keys: [{ file: 'enc.pem' }, { jwk: { kty: 'oct', k: 'x' } }], algorithms: ['RSA-OAEP-256', 'dir', 'A256GCM'], type: 'nested' }
+  }
+  t.ok(multi)
+  // @ts-expect-error: a provider cannot set where the token is read
+  const badProvider: JwtPolicy = { providers: [{ issuer: 'https://a.example', token: 'cookie:t' }] }
+  t.ok(badProvider)
+  // @ts-expect-error: RSA1_5 is not offered
+  const badJwe: JwtPolicy = { decrypt: { keys: [{ file: 'k.pem' }], algorithms: ['RSA1_5', 'A256GCM'] } }
+  t.ok(badJwe)
   // Issue 13: the policy language.
   const language: JwtPolicy = {
     secret: SECRET,
