@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { headerValue, peerCertificate, type PeerCertificate } from '@fastify-jwt-gateway/jwt-auth'
+import { headerValue, peerCertificate, type PeerCertificate } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { FJG_ERR_CLIENT_CERT_REQUIRED } from './errors.js'
 import { wireValue, type Forwarder } from './forward.js'
 import type { ClientCertField, RouteConfig } from './types.js'

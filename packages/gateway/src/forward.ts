@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { headerValue, readPath, type CompiledPolicy, type JsonValue } from '@fastify-jwt-gateway/jwt-auth'
+import { headerValue, readPath, type CompiledPolicy, type JsonValue } from '@fastify-jwt-gateway/jwt-auth/internal'
 
 // What the upstream receives, decided where the proxy builds its request
 // (reply-from's rewriteRequestHeaders, http-proxy's wsClientOptions): after

@@ -5,7 +5,7 @@ import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
 import {
   compilePolicy, createHook, mergePolicy, parsePath, policyProblems, readPath, SharedResources, type CompiledPolicy, type JwtPolicy
-} from '@fastify-jwt-gateway/jwt-auth'
+} from '@fastify-jwt-gateway/jwt-auth/internal'
 import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, GatewayConfigError, type GatewayAnswer

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parse } from '@lukeed/ms'
 import type { Redis } from 'ioredis'
-import { readPath, redisOptions, safeUrl, splitPath } from '@fastify-jwt-gateway/jwt-auth'
+import { readPath, redisOptions, safeUrl, splitPath } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { FJG_ERR_RATE_LIMITED, FJG_ERR_RATE_LIMIT_UNAVAILABLE } from './errors.js'
 import type { RateLimitConfig } from './types.js'
 
