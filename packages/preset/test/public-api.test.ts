@@ -31,6 +31,8 @@ const GATEWAY = [
   'DEFAULT_TLS_MIN_VERSION', 'DEFAULT_UPSTREAM_CONNECTIONS', 'DEFAULT_UPSTREAM_TIMEOUT', 'DURATION_BUCKETS',
   'FJG_ERR_BODY_TIMEOUT', 'FJG_ERR_CLIENT_CERT_REQUIRED', 'FJG_ERR_GATEWAY_CONFIG', 'FJG_ERR_METHOD_NOT_ALLOWED',
   'FJG_ERR_PATH_NOT_CANONICAL', 'FJG_ERR_UPSTREAM_TIMEOUT', 'FJG_ERR_UPSTREAM_UNAVAILABLE', 'GatewayConfigError',
+  'FJG_ERR_RATE_LIMITED', 'FJG_ERR_RATE_LIMIT_UNAVAILABLE', 'FJG_ERR_UPSTREAM_NO_MATCH', 'FJG_ERR_AUTH_UNTRUSTED',
+  'FJG_ERR_AUTH_NO_ROUTE', 'FJG_ERR_WEBSOCKET_DISABLED',
   'READY_RETRY_AFTER', 'buildGateway', 'default', 'gatewayConfigProblems', 'gatewayConfigSchema', 'gatewayPlugin',
   'listenerOptions', 'normalizeTarget'
 ]
@@ -43,6 +45,7 @@ const PRESET = [
 // Resolved from the preset's folder, as the preset itself resolves them.
 const from = (name: string): string => require.resolve(name, { paths: [join(ROOT, 'packages/preset')] })
 const names = (m: object): string[] => Object.keys(m).filter((k) => k !== '__esModule').sort()
+const sorted = (list: string[]): string[] => [...list].sort()
 /** The names an ES module gets from `import * as m from name`, in a plain node (no tsx), from the preset's folder. */
 function esmNames (name: string): string[] {
   const script = `const m = await import(${JSON.stringify(name)}); console.log(JSON.stringify(Object.keys(m)))`
@@ -53,7 +56,7 @@ function esmNames (name: string): string[] {
 const CASES: Array<[string, string[], string[] | null]> = [
   ['@fastify-jwt-gateway/jwt-auth', JWT_AUTH, null],
   ['@fastify-jwt-gateway/jwt-auth/internal', [...JWT_AUTH.filter((n) => n !== 'default'), ...JWT_AUTH_INTERNAL].sort(), null],
-  ['@fastify-jwt-gateway/gateway', GATEWAY, null],
+  ['@fastify-jwt-gateway/gateway', sorted(GATEWAY), null],
   // CommonJS without an ESM twin: Node's `import` adds `default` (module.exports).
   ['fastify-jwt-gateway', PRESET, [...PRESET, 'default'].sort()]
 ]
