@@ -12,7 +12,7 @@ t.test('a preSerialization hook reshapes 401 and 403 bodies; status and challeng
   const app = Fastify()
   t.teardown(() => app.close())
   let handlerSaw = 0
-  app.setErrorHandler((err, _request, reply) => { handlerSaw++; void reply.send(err) })
+  app.setErrorHandler(async (err) => { handlerSaw++; throw err })
   app.addHook('preSerialization', async (_request, reply, payload) => {
     const body = payload as { code?: unknown, message?: string } | null
     if (typeof body?.code !== 'string' || !body.code.startsWith('FJG_ERR_')) return payload
