@@ -2,7 +2,7 @@ import { BlockList, isIP } from 'node:net'
 import { parse as parseQuery } from 'node:querystring'
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
 import {
-  FJG_ERR_AUTH_NO_ROUTE, FJG_ERR_AUTH_UNTRUSTED, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, type GatewayAnswer
+  FJG_ERR_AUTH_NO_ROUTE, FJG_ERR_AUTH_UNTRUSTED, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, sendAnswer as send
 } from './errors.js'
 
 // Verification as a service (issue 17): nginx `auth_request`, Traefik
@@ -113,10 +113,6 @@ function originalRequest (request: FastifyRequest, path: string): { method: stri
   const raw = request.raw.url ?? ''
   const rest = raw.slice(path.length)
   return { method: request.method, target: rest.length === 0 || rest[0] === '?' ? '/' + rest : rest, from: 'path' }
-}
-
-function send (reply: FastifyReply, a: GatewayAnswer): void {
-  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
 }
 
 /** A body is never read: nginx sends none (proxy_pass_request_body off), and the answer does not depend on it. */

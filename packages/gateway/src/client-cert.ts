@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { headerValue, peerCertificate, type PeerCertificate } from '@fastify-jwt-gateway/jwt-auth'
-import { FJG_ERR_CLIENT_CERT_REQUIRED } from './errors.js'
+import { headerValue, peerCertificate, type PeerCertificate } from '@fastify-jwt-gateway/jwt-auth/internal'
+import { FJG_ERR_CLIENT_CERT_REQUIRED, sendAnswer } from './errors.js'
 import { wireValue, type Forwarder } from './forward.js'
 import type { ClientCertField, RouteConfig } from './types.js'
 
@@ -46,7 +46,7 @@ const REQUIRED = FJG_ERR_CLIENT_CERT_REQUIRED
 export function requireClientCert (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
   if (peerCertificate(request) !== null) return done()
   request.log.info({ tls: { reason: REQUIRED.code, route: request.routeOptions.url } }, 'tls: denied: no verified client certificate')
-  reply.code(REQUIRED.statusCode).send({ statusCode: REQUIRED.statusCode, error: REQUIRED.error, code: REQUIRED.code, message: REQUIRED.message })
+  sendAnswer(reply, REQUIRED)
 }
 
 /** The header names every route strips: those any route's clientCertHeaders writes. */

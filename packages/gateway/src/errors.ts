@@ -2,6 +2,9 @@
 // Fastify's JSON error shape and a stable code, as jwt-auth answers denials.
 // A class and a table rather than @fastify/error: that package is not a
 // dependency of the gateway, and these answers are sent, never thrown.
+// Every answer is a frozen constant here, sent by `sendAnswer`, and the table
+// is pinned by test/errors.test.ts (count, key === code, status, message).
+import type { FastifyReply } from 'fastify'
 
 export interface GatewayAnswer {
   readonly code: string
@@ -42,6 +45,13 @@ export const FJG_ERR_UPSTREAM_NO_MATCH = answer('FJG_ERR_UPSTREAM_NO_MATCH', 403
 export const FJG_ERR_AUTH_UNTRUSTED = answer('FJG_ERR_AUTH_UNTRUSTED', 403, 'Forbidden', 'The caller may not use the auth endpoint')
 /** The auth endpoint was asked about a path that no route owns. */
 export const FJG_ERR_AUTH_NO_ROUTE = answer('FJG_ERR_AUTH_NO_ROUTE', 404, 'Not Found', 'No route owns the original request path')
+/** A WebSocket upgrade on a route without `websocket: true` (http-proxy would leave the socket hanging). */
+export const FJG_ERR_WEBSOCKET_DISABLED = answer('FJG_ERR_WEBSOCKET_DISABLED', 400, 'Bad Request', 'WebSocket is not enabled on this route')
+
+/** The one way an answer is sent: Fastify's JSON error shape, `{ statusCode, error, code, message }`. */
+export function sendAnswer (reply: FastifyReply, a: GatewayAnswer): void {
+  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+}
 
 export const FJG_ERR_GATEWAY_CONFIG = 'FJG_ERR_GATEWAY_CONFIG'
 

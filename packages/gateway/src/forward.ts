@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { compileHeaderWriter, wireValue, type CompiledPolicy } from '@fastify-jwt-gateway/jwt-auth'
+import { compileHeaderWriter, wireValue, type CompiledPolicy } from '@fastify-jwt-gateway/jwt-auth/internal'
 
 // What the upstream receives, decided where the proxy builds its request
 // (reply-from's rewriteRequestHeaders, http-proxy's wsClientOptions): after

@@ -4,10 +4,10 @@ import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
 import {
   compilePolicy, createHook, mergePolicy, parsePath, policyProblems, readPath, SharedResources, type CompiledPolicy, type JwtPolicy
-} from '@fastify-jwt-gateway/jwt-auth'
+} from '@fastify-jwt-gateway/jwt-auth/internal'
 import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
-  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, GatewayConfigError, type GatewayAnswer
+  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, FJG_ERR_WEBSOCKET_DISABLED, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
 import { compileForwarder, type HttpRewrite } from './forward.js'
 import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
@@ -256,7 +256,7 @@ function isWebSocketUpgrade (request: FastifyRequest): boolean {
 // was handed for another route and leave the socket hanging: answer it.
 function refuseUpgrade (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
   if (!isWebSocketUpgrade(request)) return done()
-  reply.code(400).send({ statusCode: 400, error: 'Bad Request', code: 'FJG_ERR_WEBSOCKET_DISABLED', message: 'WebSocket is not enabled on this route' })
+  send(reply, FJG_ERR_WEBSOCKET_DISABLED)
 }
 
 async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): Promise<void> {

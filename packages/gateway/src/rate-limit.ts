@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { parse } from '@lukeed/ms'
 import type { Redis } from 'ioredis'
-import { readPath, redisOptions, safeUrl, splitPath } from '@fastify-jwt-gateway/jwt-auth'
-import { FJG_ERR_RATE_LIMITED, FJG_ERR_RATE_LIMIT_UNAVAILABLE } from './errors.js'
+import { readPath, redisOptions, safeUrl, splitPath } from '@fastify-jwt-gateway/jwt-auth/internal'
+import { FJG_ERR_RATE_LIMITED, FJG_ERR_RATE_LIMIT_UNAVAILABLE, sendAnswer } from './errors.js'
 import type { RateLimitConfig } from './types.js'
 
 // Per-caller rate limits (nginx `limit_req zone=... key=$jwt_claim_sub`), through
@@ -133,8 +133,7 @@ export async function addRateLimit (instance: FastifyInstance, c: CompiledRateLi
         return done()
       }
       request.log.error({ rateLimit: { store: source, error: err.message } }, 'gateway: rate-limit store failed; request refused (onStoreError: closed)')
-      const a = FJG_ERR_RATE_LIMIT_UNAVAILABLE
-      reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+      sendAnswer(reply, FJG_ERR_RATE_LIMIT_UNAVAILABLE)
     })
   })
 }

@@ -1,5 +1,5 @@
 import Ajv, { type ErrorObject } from 'ajv'
-import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth'
+import { formatSchemaErrors, jsonPath, policyProblems, policySchema } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { selectionPath, targetProblem } from './paths.js'
 import { DEFAULT_AUTH_TRUSTED_PROXIES, trustedProxyProblems } from './auth-endpoint.js'
 import { DEFAULT_FAIL_TIMEOUT, DEFAULT_MAX_FAILS } from './upstream-group.js'

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { Pool } from 'undici'
-import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, type GatewayAnswer } from './errors.js'
+import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, sendAnswer, type GatewayAnswer } from './errors.js'
 import { clientConnection } from './proxy.js'
 import type { ConnectTls } from './upstream-tls.js'
 
@@ -92,6 +92,6 @@ export function upstreamErrorHandler (upstream: string, prefix: string): (reply:
     }
     const { answer, reason, cause } = classifyUpstreamError(error)
     reply.log.error({ upstream: { url: upstream, route: prefix, status: answer.statusCode, cause } }, `upstream: ${reason}`)
-    reply.code(answer.statusCode).send({ statusCode: answer.statusCode, error: answer.error, code: answer.code, message: answer.message })
+    sendAnswer(reply, answer)
   }
 }

@@ -4,7 +4,8 @@ import { connect, type AddressInfo } from 'node:net'
 import express from 'express'
 import Fastify from 'fastify'
 import t from 'tap'
-import { gatewayPlugin, normalizeTarget, targetProblem, type GatewayConfig } from '../src/index.js'
+import { gatewayPlugin, normalizeTarget, type GatewayConfig } from '../src/index.js'
+import { targetProblem } from '../src/paths.js'
 import { bearer, echoUpstream, hs, parseAnswer, rawRequest, SECRET, startGateway } from './helpers/servers.js'
 
 // Issue 10.1 and 10.2: the path that picks the policy is the path the upstream

@@ -1,3 +1,7 @@
+// The public API: what a service author calls (the plugin, its options' types,
+// the error table, the defaults, `explainToken`, the Redis revocation writers).
+// What our gateway and preset build on besides is `./internal` (internal.ts):
+// no promise is made about it between versions.
 import { jwtAuth } from './plugin.js'
 
 export { jwtAuth }
@@ -5,15 +9,13 @@ export default jwtAuth
 
 export * as errors from './errors.js'
 export {
-  compilePolicy, mergePolicy, policyProblems, formatSchemaErrors, jsonPath, SharedResources,
+  compilePolicy,
   DEFAULT_REALM, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_SIZE, DEFAULT_CACHE_SIZE, DEFAULT_CACHE_TTL, DEFAULT_PHASE,
-  type CompiledPolicy, type CompileContext
+  type CompiledPolicy
 } from './policy.js'
-export { createHook, attachHook, type HookOptions, type JwtAuthDecorator } from './plugin.js'
-export { headerValue, readPath, splitPath, parsePath, formatPath, wireValue, compileHeaderWriter, DEFAULT_SPACE_DELIMITED_CLAIMS, type Explained, type ForwardedHeaderSpec } from './claims.js'
-export { explainToken, duration, type Explanation, type ExplainStep } from './explain.js'
-export type { Answer } from './answer.js'
-export { peerCertificate, compileBindingCheck, type PeerCertificate, type BindingCheck } from './cert-bound.js'
+export type { JwtAuthDecorator } from './plugin.js'
+export { DEFAULT_SPACE_DELIMITED_CLAIMS } from './claims.js'
+export { explainToken, type Explanation, type ExplainStep } from './explain.js'
 export { policySchema, ALGORITHMS, OPERATORS } from './schema.js'
 export type { KeySourceStatus } from './key-store.js'
 export {
@@ -23,7 +25,7 @@ export {
 export { REVOCATION_POLL_INTERVAL, type RevocationKind } from './revocation.js'
 export {
   DEFAULT_REVOCATION_PREFIX, REVOCATION_START_TIMEOUT, REVOCATION_RESYNC_INTERVAL,
-  keyOf as revocationKey, channelOf as revocationChannel, loadRevoked, revokeInRedis, unrevokeInRedis, redisOptions, safeUrl,
+  loadRevoked, revokeInRedis, unrevokeInRedis,
   type RevocationStatus, type RevocationChange
 } from './revocation-redis.js'
 export type * from './types.js'

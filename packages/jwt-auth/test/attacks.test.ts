@@ -10,7 +10,7 @@ import net from 'node:net'
 import { createHmac, createPublicKey, generateKeyPairSync, sign as cryptoSign, verify as verifySig, constants } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import jwtAuth, { compilePolicy, createHook, type JwtPolicy } from '../src/index.js'
+import { jwtAuth, compilePolicy, createHook, type JwtPolicy } from '../src/internal.js'
 import { headerValue } from '../src/claims.js'
 import { generateKeySet, type Alg, type TestKey } from './helpers/keys.js'
 

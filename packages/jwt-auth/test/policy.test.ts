@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import jwtAuth, { compilePolicy, mergePolicy } from '../src/index.js'
+import { jwtAuth, compilePolicy, mergePolicy } from '../src/internal.js'
 import { bearer, build, hs, hsRaw, registerError, SECRET } from './helpers/app.js'
 
 const now = (): number => Math.floor(Date.now() / 1000)

@@ -4,7 +4,7 @@
 import t from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
-import { revokeInRedis, unrevokeInRedis, revocationKey, type JwtPolicy, type RevocationStatus } from '../src/index.js'
+import { revokeInRedis, unrevokeInRedis, revocationKey, type JwtPolicy, type RevocationStatus } from '../src/internal.js'
 import { loggedApp, hs, SECRET } from './helpers/app.js'
 import { sleep } from './helpers/jwks-server.js'
 import { freePort, redisServer, relay } from './helpers/redis.js'

@@ -1,6 +1,6 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs'
 import { dirname, isAbsolute, resolve } from 'node:path'
-import { jsonPath } from '@fastify-jwt-gateway/jwt-auth'
+import { jsonPath } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { findJsonSyntaxError } from './json-text.js'
 import {
   FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import {
   compilePolicy, explainToken, mergePolicy, SharedResources, type ExplainStep, type Explanation, type JwtPolicy
-} from '@fastify-jwt-gateway/jwt-auth'
+} from '@fastify-jwt-gateway/jwt-auth/internal'
 import { loadConfig } from './config.js'
 import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
 import type { GatewayConfig, RouteConfig } from './gateway.js'

@@ -5,7 +5,7 @@ import { FJG_ERR_CLI_USAGE, FJG_ERR_REVOKE_STORE, UserError } from './errors.js'
 
 // The config loader, jwt-auth and ioredis are loaded once the command line is
 // known to be right: a usage mistake is answered at once.
-const lib = async () => await import('@fastify-jwt-gateway/jwt-auth')
+const lib = async () => await import('@fastify-jwt-gateway/jwt-auth/internal')
 /** jwt-auth's DEFAULT_REVOCATION_PREFIX, without loading jwt-auth for it. */
 const DEFAULT_PREFIX = 'fjg:'
 
