@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { CompactEncrypt } from 'jose'
-import { compilePolicy, explainToken, SharedResources, type JwtPolicy } from '../src/index.js'
+import { compilePolicy, explainToken, SharedResources, type JwtPolicy } from '../src/internal.js'
 import { build, denied, loggedApp, registerError } from './helpers/app.js'
 import { generateKeySet, sign } from './helpers/keys.js'
 

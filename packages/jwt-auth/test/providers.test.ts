@@ -3,7 +3,7 @@
 // whose policy keys override the route's for that token.
 import t from 'tap'
 import { type FastifyInstance } from 'fastify'
-import { compilePolicy, explainToken, SharedResources, type JwtPolicy } from '../src/index.js'
+import { compilePolicy, explainToken, SharedResources, type JwtPolicy } from '../src/internal.js'
 import { build, denied, loggedApp, registerError } from './helpers/app.js'
 import { generateKeySet, sign, type TestKey } from './helpers/keys.js'
 import { jwksServer } from './helpers/jwks-server.js'
