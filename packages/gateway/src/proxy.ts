@@ -97,7 +97,7 @@ function dropConnectionHeaders (headers: OutgoingHeaders): void {
 }
 
 /** Hop-by-hop answer headers: never passed to the client (the server frames its own answer). */
-const ANSWER_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'http2-settings'])
+const ANSWER_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'])
 /** Not a valid header value byte (HTAB, SP to `~`, obs-text are): removed, as @fastify/http-proxy does. */
 const BAD_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
 
@@ -107,7 +107,7 @@ function clean (v: string): string {
 }
 
 /** undici's raw answer headers as an object: lower-case names, repeated ones as arrays, hop-by-hop and those Connection lists left out. */
-function answerHeaders (raw: Buffer[] | string[] | null): AnswerHeaders {
+function answerHeaders (raw: ReadonlyArray<Buffer | string> | null): AnswerHeaders {
   const out: AnswerHeaders = {}
   if (raw === null) return out
   let listed: string[] | null = null
@@ -152,6 +152,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private resume: (() => void) | null = null
   private answered = false
   private done = false
+  /** The answer announced trailers and can carry them. */
+  private trailers = false
 
   constructor (request: FastifyRequest, reply: FastifyReply, opts: ForwardOptions) {
     this.request = request
@@ -189,8 +191,21 @@ class Exchange implements Dispatcher.DispatchHandler {
       const v = own[name]
       if (headers[name] === undefined && v !== undefined) headers[name] = typeof v === 'number' ? String(v) : v as string | string[]
     }
+    const http1 = request.raw.httpVersionMajor === 1
+    // Trailers pass on only where the answer to this client is chunked (HTTP/1.1,
+    // no Content-Length, a body) or HTTP/2; elsewhere Node could not send them.
+    if (headers.trailer !== undefined) {
+      const chunked = request.raw.httpVersion === '1.1' && headers['content-length'] === undefined &&
+        request.method !== 'HEAD' && statusCode !== 204 && statusCode !== 304
+      if (http1 && !chunked) {
+        headers = { ...headers }
+        delete headers.trailer
+      } else {
+        this.trailers = true
+      }
+    }
     // An HTTP/1.1 connection whose request body is still coming cannot take another request.
-    if (request.raw.httpVersionMajor === 1 && !request.raw.complete) headers = { ...headers, connection: 'close' }
+    if (http1 && !request.raw.complete) headers = { ...headers, connection: 'close' }
     try {
       res.writeHead(statusCode, headers)
     } catch (err) {
@@ -209,9 +224,17 @@ class Exchange implements Dispatcher.DispatchHandler {
     return this.reply.raw.write(chunk)
   }
 
-  onComplete (): void {
+  onComplete (trailers: ReadonlyArray<Buffer | string> | null): void {
     this.finish()
-    this.reply.raw.end()
+    const res = this.reply.raw
+    if (this.trailers && trailers !== null && trailers.length > 0) {
+      try {
+        res.addTrailers(answerHeaders(trailers))
+      } catch {
+        // A trailer Node refuses (a name it forbids there): the body is complete without it.
+      }
+    }
+    res.end()
   }
 
   onError (err: Error): void {

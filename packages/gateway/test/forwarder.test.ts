@@ -7,8 +7,9 @@ import { echoUpstream, rawRequest, request, startGateway } from './helpers/serve
 // The forwarder's own rules (src/proxy.ts), beside what forwarding.test.ts,
 // body.test.ts and faults.test.ts pin: the query goes upstream byte for byte,
 // the upstream's hop-by-hop answer headers (and those its Connection lists)
-// stay at the gateway, repeated answer headers stay repeated, a large body
-// streams both ways, and the prefix is found whatever its case.
+// stay at the gateway, repeated answer headers stay repeated, trailers pass
+// on where the client's answer can carry them, a large body streams both
+// ways, and the prefix is found whatever its case.
 
 /** An upstream whose answer the test writes. */
 async function scripted (t: Test, handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
@@ -62,7 +63,6 @@ t.test('hop-by-hop answer headers, and those the upstream\'s Connection lists, s
       'keep-alive', 'timeout=5',
       'x-internal', 'secret-route-info',
       'proxy-connection', 'keep-alive',
-      'trailer', 'x-checksum',
       'set-cookie', 'a=1',
       'set-cookie', 'b=2',
       'x-kept', 'yes'
@@ -76,7 +76,6 @@ t.test('hop-by-hop answer headers, and those the upstream\'s Connection lists, s
   t.equal(res.headers['x-internal'], undefined, 'named by the upstream\'s Connection')
   t.equal(res.headers['keep-alive'], undefined)
   t.equal(res.headers['proxy-connection'], undefined)
-  t.equal(res.headers.trailer, undefined, 'no trailer is announced that would not come')
   t.equal(res.headers['x-kept'], 'yes')
   t.same(res.headers['set-cookie'] as unknown, ['a=1', 'b=2'], 'repeated headers stay repeated')
 })
@@ -102,4 +101,33 @@ t.test('a large body streams both ways, unchanged', async (t) => {
   const back = Buffer.from(await res.arrayBuffer())
   t.equal(back.length, big.length)
   t.ok(back.equals(big), 'the same bytes came back')
+})
+
+t.test('trailers pass on to an HTTP/1.1 client of a chunked answer; an HTTP/1.0 client gets the body without them', async (t) => {
+  const up = await scripted(t, (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum' })
+    res.write('part one, ')
+    res.addTrailers({ 'x-checksum': 'sha256=abc' })
+    res.end('part two')
+  })
+  const { url } = await startGateway(t, { jwt: false, routes: [{ prefix: '/', upstream: up }] })
+  const { hostname, port } = new URL(url)
+  const raw = async (version: string): Promise<string> => {
+    const { connect } = await import('node:net')
+    const socket = connect(Number(port), hostname)
+    socket.write(`GET /t HTTP/${version}\r\nhost: x\r\nconnection: close\r\n\r\n`)
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    await once(socket, 'close')
+    return Buffer.concat(chunks).toString('latin1')
+  }
+  const v11 = await raw('1.1')
+  t.match(v11, /^HTTP\/1\.1 200 /)
+  t.match(v11, /\r\ntrailer: x-checksum\r\n/i, 'the announcement')
+  t.match(v11, /\r\n0\r\nx-checksum: sha256=abc\r\n\r\n$/i, 'the trailer after the last chunk')
+  t.match(v11, /part one, /)
+  const v10 = await raw('1.0')
+  t.match(v10, /^HTTP\/1\.1 200 /)
+  t.notMatch(v10, /x-checksum/i, 'no trailer (and no announcement) without chunked encoding')
+  t.match(v10, /part one, part two$/, 'the whole body')
 })
