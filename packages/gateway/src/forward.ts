@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify'
-import { headerValue, readPath, type CompiledPolicy, type JsonValue } from '@fastify-jwt-gateway/jwt-auth/internal'
+import { compileHeaderWriter, wireValue, type CompiledPolicy } from '@fastify-jwt-gateway/jwt-auth/internal'
 
 // What the upstream receives, decided where the proxy builds its request
 // (reply-from's rewriteRequestHeaders, http-proxy's wsClientOptions): after
@@ -24,19 +24,9 @@ export interface Forwarder {
   query: QueryRewrite | null
 }
 
-/**
- * Node and undici only accept header strings of latin1 code units, and write
- * each as one byte. A UTF-8 claim (`"name": "Zoë 山田"`) is therefore given as
- * its UTF-8 bytes, one latin1 character per byte, so the upstream receives the
- * exact UTF-8 bytes (RFC 9110 §5.5 obs-text), as nginx passes them. ASCII, the
- * common case, is returned as is without a copy.
- */
-export function wireValue (s: string): string {
-  for (let i = 0; i < s.length; i++) {
-    if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'utf8').toString('latin1')
-  }
-  return s
-}
+// wireValue (UTF-8 claims sent as their bytes) lives with the one claims →
+// headers writer in jwt-auth (claims.ts); re-exported by the gateway as before.
+export { wireValue }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) reply-from passes on unless they are
 // listed in Connection: undici refuses to send `keep-alive`, `upgrade` and
@@ -86,6 +76,11 @@ export function dropQueryParam (query: string, name: string): string {
   return kept.join('&')
 }
 
+/** CR/LF would split the request (CWE-113): the header is left out. Never log the value. */
+function unsafeHeader (request: unknown, name: string, claim: string): void {
+  (request as FastifyRequest).log.warn({ jwt: { header: name, claim } }, 'jwt: claim not forwarded: its value has control characters or cannot be serialized')
+}
+
 /**
  * The header and query rewriters of one route. `policy` is the route's
  * compiled policy (null on an open route); `strip` is every header any policy
@@ -100,21 +95,8 @@ export function compileForwarder (policy: CompiledPolicy | null, forwarded: read
   const strip = keepUnderscores
     ? [...new Set([...forwarded, ...forwarded.map((h) => h.replace(/-/g, '_'))])]
     : forwarded
-  const claimHeaders = policy?.claimHeaders ?? []
-  const joseHeaders = policy?.joseHeaders ?? []
-  const payloadHeader = policy?.payloadHeader ?? null
-  const writes = policy !== null && (claimHeaders.length > 0 || joseHeaders.length > 0 || payloadHeader !== null)
-
-  function put (request: FastifyRequest, out: OutgoingHeaders, name: string, raw: JsonValue | undefined, path: readonly string[]): void {
-    if (raw === undefined || raw === null) return
-    const v = headerValue(raw)
-    if (v === null) {
-      // CR/LF would split the request (CWE-113): the header is left out. Never log the value.
-      request.log.warn({ jwt: { header: name, claim: path.join('.') } }, 'jwt: claim not forwarded: its value has control characters or cannot be serialized')
-      return
-    }
-    out[name] = wireValue(v)
-  }
+  // The writer jwt-auth's hook uses too, here with the bytes a header carries (wireValue).
+  const writeClaims = policy === null ? null : compileHeaderWriter(policy, { wire: true, unsafe: unsafeHeader })
 
   function write (request: FastifyRequest, out: OutgoingHeaders): void {
     if (!keepUnderscores) {
@@ -125,21 +107,8 @@ export function compileForwarder (policy: CompiledPolicy | null, forwarded: read
       if (out[name] !== undefined) delete out[name]
     }
     const jwt = request.jwt
-    if (!writes || jwt === null || jwt === undefined) return
-    for (let i = 0; i < claimHeaders.length; i++) {
-      const [name, path] = claimHeaders[i] as readonly [string, readonly string[]]
-      put(request, out, name, readPath(jwt.payload, path), path)
-    }
-    for (let i = 0; i < joseHeaders.length; i++) {
-      const [name, path] = joseHeaders[i] as readonly [string, readonly string[]]
-      put(request, out, name, readPath(jwt.header, path), path)
-    }
-    if (payloadHeader !== null) {
-      // The payload segment of a verified token already is the unpadded base64url of its JSON.
-      const t = jwt.token
-      const dot1 = t.indexOf('.')
-      out[payloadHeader] = t.slice(dot1 + 1, t.indexOf('.', dot1 + 1))
-    }
+    if (writeClaims === null || jwt === null || jwt === undefined) return
+    writeClaims(request, jwt, out)
   }
 
   // With forwardToken: false, jwt-auth's hook has already removed the token's

@@ -1,5 +1,4 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
-import { Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
@@ -17,9 +16,10 @@ import {
   DEFAULT_BODY_BUFFER, DEFAULT_BODY_TIMEOUT, DEFAULT_HEALTH_PATH, DEFAULT_METHODS, DEFAULT_UPSTREAM_TIMEOUT, gatewayConfigProblems, methodsOf, normalizePrefix
 } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions, RouteConfig, ServerConfig } from './types.js'
-import { cancelWithClient, createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { createUpstreamPool, upstreamErrorHandler } from './upstream.js'
+import { forwarder, rewritePrefixOf } from './proxy.js'
 import {
-  ClaimDispatcher, GroupDispatcher, kBufferedBody, kClaimTarget, UpstreamGroup, UpstreamServer, upstreamServers, upstreamTargets,
+  ClaimDispatcher, GroupDispatcher, kBufferedBody, UpstreamGroup, UpstreamServer, upstreamServers, upstreamTargets,
   type RequestPool, type UpstreamServerConfig
 } from './upstream-group.js'
 import { loadUpstreamTls, type ConnectTls } from './upstream-tls.js'
@@ -201,8 +201,6 @@ function bodyGuard (bodyTimeout: number) {
  * A small body is read whole before the upstream request is opened (nginx
  * proxy_request_buffering on): a client trickling it holds no upstream
  * connection at all. `bodyTimeout` bounds the gap between two chunks (408).
- * reply-from sends a stream body as it is (a Buffer would be re-encoded as
- * JSON for a JSON content type), so the bytes go back into one.
  */
 function bufferBody (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, bodyTimeout: number): void {
   const raw = request.raw
@@ -219,12 +217,8 @@ function bufferBody (request: FastifyRequest, reply: FastifyReply, done: HookHan
   }
   const onEnd = (): void => {
     cleanup()
-    const bytes = Buffer.concat(chunks)
-    const body = Readable.from([bytes], { objectMode: false })
-    // Kept on the stream: an upstream group retries a refused connection with these bytes (upstream-group.ts).
-    ;(body as unknown as Record<symbol, Buffer>)[kBufferedBody] = bytes
-    // reply-from sends no body with GET or HEAD (and refuses one): read, then dropped, as before buffering.
-    if (request.method !== 'GET' && request.method !== 'HEAD') (request as { body: unknown }).body = body
+    // The forwarder sends these bytes (an upstream group sends them again to the next server after a refused connection).
+    ;(request as unknown as Record<symbol, Buffer>)[kBufferedBody] = Buffer.concat(chunks)
     done()
   }
   const timer = setTimeout(() => {
@@ -441,16 +435,6 @@ function claimRoute (router: ClaimRouter) {
   }
 }
 
-/** Carries the chosen target to the ClaimDispatcher on the upstream request's headers (a symbol key: never sent). */
-function withClaimTarget (rewrite: HttpRewrite): HttpRewrite {
-  return function rewriteWithTarget (request, headers) {
-    const out = rewrite(request, headers)
-    const target = (request as unknown as Record<symbol, unknown>)[kRequestTarget]
-    if (target !== undefined) (out as Record<symbol, unknown>)[kClaimTarget] = target
-    return out
-  }
-}
-
 /** nginx `proxy_set_header Host $host`: the client's Host instead of the upstream's. */
 function preserveHost (rewrite: HttpRewrite): HttpRewrite {
   return function withClientHost (request, headers) {
@@ -523,34 +507,50 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
     const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
-    const replyOptions: Record<string, unknown> = {
-      rewriteRequestHeaders: cancelWithClient(withClaimTarget(route.preserveHost === true ? preserveHost(fwd.http) : fwd.http)),
-      rewriteHeaders: upstreamAnswerHeaders(route, r.prefix),
-      onError: upstreamErrorHandler(upstreamServers(route.upstream).map((u) => u.url).join(','), r.prefix),
+    // The first server's URL gives the path base and the Host; a group gives each server its own Host.
+    const first = (upstreamServers(route.upstream)[0] as { url: string }).url
+    const rewritePrefix = rewritePrefixOf(instance.prefix, route.rewritePrefix, first)
+    const relocate = upstreamAnswerHeaders(route, r.prefix)
+    const forward = forwarder({
+      prefix: instance.prefix,
+      rewritePrefix,
+      host: new URL(first).host,
+      caseSensitive: server.caseSensitive === true,
+      dispatcher: claimRouter === null
+        ? () => pool
+        : (request) => ((request as unknown as Record<symbol, RequestPool | undefined>)[kRequestTarget] ?? pool),
+      requestHeaders: route.preserveHost === true ? preserveHost(fwd.http) : fwd.http,
+      answerHeaders (headers, request) {
+        // A relative Location under the upstream's path base gets the route's prefix (as @fastify/http-proxy did).
+        const location = headers.location
+        if (typeof location === 'string' && !/^https?:\/\//.test(location)) headers.location = location.replace(rewritePrefix, instance.prefix)
+        return relocate(headers, request) as typeof headers
+      },
+      query: fwd.query,
       timeout: route.timeout ?? DEFAULT_UPSTREAM_TIMEOUT,
-      // reply-from retries a GET answered 503 up to ten times by default: a
-      // gateway passes the upstream's answer on instead (as nginx does).
-      retryDelay: () => null
+      onError: upstreamErrorHandler(upstreamServers(route.upstream).map((u) => u.url).join(','), r.prefix)
+    })
+    // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).
+    const preHandler = bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT)
+    if (route.websocket === true) {
+      // WebSocket upgrades stay with @fastify/http-proxy (its ws server and
+      // client); its HTTP requests come to the same forwarder as every route's.
+      const wsClientOptions: Record<string, unknown> = { rewriteRequestHeaders: fwd.ws, rejectUnauthorized: true }
+      if (fwd.query !== null) wsClientOptions.queryString = fwd.query
+      await instance.register(httpProxy, {
+        upstream: first,
+        ...(route.rewritePrefix === undefined ? {} : { rewritePrefix: route.rewritePrefix }),
+        httpMethods: [...r.methods],
+        preHandler,
+        websocket: true,
+        handler: (request: FastifyRequest, reply: FastifyReply) => forward(request, reply),
+        disableRequestLogging: true,
+        wsClientOptions: wsClientOptions as any
+      } as any)
+    } else {
+      // The body is the upstream's: no parser reads it (keepBody above).
+      for (const url of ['/', '/*']) instance.route({ method: [...r.methods], url, preHandler, handler: forward })
     }
-    const wsClientOptions: Record<string, unknown> = { rewriteRequestHeaders: fwd.ws, rejectUnauthorized: true }
-    if (fwd.query !== null) {
-      replyOptions.queryString = fwd.query
-      wsClientOptions.queryString = fwd.query
-    }
-    await instance.register(httpProxy, {
-      // The first server's URL gives the path base; the pool (or group) picks the server.
-      upstream: (upstreamServers(route.upstream)[0] as { url: string }).url,
-      ...(route.rewritePrefix === undefined ? {} : { rewritePrefix: route.rewritePrefix }),
-      httpMethods: [...r.methods],
-      // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).
-      preHandler: bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT),
-      websocket: route.websocket === true,
-      undici: pool as any,
-      // reply-from's two info lines per request; Fastify's request log stays.
-      disableRequestLogging: true,
-      replyOptions: replyOptions as any,
-      wsClientOptions: wsClientOptions as any
-    } as any)
 
     if (refused.length > 0) {
       for (const url of ['/', '/*']) instance.route({ method: [...refused], url, handler: methodNotAllowed(allow) })

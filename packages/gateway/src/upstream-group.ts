@@ -7,7 +7,6 @@
 // server down for `failTimeout`; `backup` servers are used only while no
 // primary is up. The HTTP client stays undici's: one Pool per server.
 
-import { Readable } from 'node:stream'
 import { Dispatcher } from 'undici'
 
 /** nginx `max_fails` default. */
@@ -162,14 +161,10 @@ export class ClaimDispatcher extends Dispatcher {
     this.all = all
   }
 
-  override request (opts: any, callback?: any): any {
-    const target = opts.headers?.[kClaimTarget] as RequestPool | undefined
+  override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const target = (opts as { [kClaimTarget]?: RequestPool })[kClaimTarget]
     if (target === undefined) throw new Error('ClaimDispatcher: no target chosen (the route hook did not run)')
-    return target.request(opts, callback)
-  }
-
-  override dispatch (): boolean {
-    throw new TypeError('ClaimDispatcher: dispatch() is not used (reply-from calls request())')
+    return target.dispatch(opts, handler)
   }
 
   override async close (): Promise<void> {
@@ -261,6 +256,15 @@ export function mayRetry (code: string | undefined, method: string, hasBody: boo
 
 interface ErrorLike { code?: string, cause?: unknown }
 
+/** undici's handler interface as the forwarder implements it (proxy.ts). */
+interface LegacyHandler {
+  onConnect?: (abort: (err?: Error) => void, context?: object) => void
+  onHeaders?: (status: number, raw: Buffer[], resume: () => void, text: string) => boolean
+  onData?: (chunk: Buffer) => boolean
+  onComplete?: (trailers: string[] | null) => void
+  onError: (err: Error) => void
+}
+
 function rootCode (err: unknown): string | undefined {
   let e = err as ErrorLike | null
   for (let i = 0; i < 4 && e !== null && typeof e === 'object'; i++) {
@@ -271,31 +275,24 @@ function rootCode (err: unknown): string | undefined {
 }
 
 /**
- * On a body stream the gateway read whole first (small bodies, plugin.ts
- * bufferBody): its bytes, so a retry can send them again (undici destroys the
- * stream of a failed attempt).
+ * On the request: the body the gateway read whole first (small bodies,
+ * plugin.ts bufferBody), sent as bytes, so a retry can send them again.
  */
 export const kBufferedBody = Symbol('fjg.bufferedBody')
 
 /** A request body that was not sent yet: none, bytes, or a stream nobody has read from. */
 function bodyUnsent (body: unknown): boolean {
   if (body === undefined || body === null || typeof body === 'string' || Buffer.isBuffer(body)) return true
-  const s = body as { readableDidRead?: boolean, destroyed?: boolean, [kBufferedBody]?: Buffer }
-  return s.readableDidRead === false && (s.destroyed !== true || s[kBufferedBody] !== undefined)
-}
-
-/** The body for one attempt: a buffered body's bytes as a new stream, anything else as it is. */
-function bodyFor (body: unknown): unknown {
-  const bytes = (body as { [kBufferedBody]?: Buffer } | null)?.[kBufferedBody]
-  return bytes === undefined ? body : Readable.from([bytes], { objectMode: false })
+  const s = body as { readableDidRead?: boolean, destroyed?: boolean }
+  return s.readableDidRead === false && s.destroyed !== true
 }
 
 /** What the group tells the gateway: a server changed state (for metrics and logs). */
 export type UpstreamStateListener = (server: UpstreamServer<RequestPool>, up: boolean) => void
 
-/** The part of an undici Pool the group uses (reply-from calls `request` with a callback). */
+/** The part of an undici Pool the group uses (the forwarder dispatches, proxy.ts). */
 export interface RequestPool {
-  request (opts: any, callback: (err: Error | null, data: unknown) => void): void
+  dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean
   close (): Promise<void>
   destroy (): Promise<void>
 }
@@ -323,50 +320,53 @@ export class GroupDispatcher extends Dispatcher {
     this.hosts = new Map(group.servers.map((s) => [s, new URL(s.url).host]))
   }
 
-  override request (opts: any, callback?: any): any {
-    if (typeof callback !== 'function') throw new TypeError('GroupDispatcher: only the callback form of request() is used')
+  override dispatch (opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
     const tried = new Set<UpstreamServer<RequestPool>>()
     const method = String(opts.method ?? 'GET').toUpperCase()
+    const h = handler as LegacyHandler
     let lastError: Error | null = null
     const attempt = (): void => {
       const server = this.group.pick(tried)
       if (server === null) {
-        callback(lastError ?? new Error('no upstream server'), null)
+        h.onError(lastError ?? new Error('no upstream server'))
         return
       }
       tried.add(server)
       server.requests++
-      // Each server gets its own Host (reply-from wrote the first server's),
-      // unless the route sends the client's. Symbol keys (the client's socket,
-      // for cancellation) are kept by the spread.
-      const headers = this.preserveHost ? opts.headers : { ...opts.headers, host: this.hosts.get(server) }
-      server.pool.request({ ...opts, headers, body: tried.size === 1 ? opts.body : bodyFor(opts.body) }, (err, data) => {
-        if (err === null || err === undefined) {
+      // Each server gets its own Host (the forwarder wrote the first server's),
+      // unless the route sends the client's.
+      const headers = this.preserveHost ? opts.headers : { ...(opts.headers as Record<string, string>), host: this.hosts.get(server) as string }
+      let answered = false
+      server.pool.dispatch({ ...opts, headers }, {
+        onConnect: (abort: (err?: Error) => void, context?: object) => h.onConnect?.(abort, context),
+        onHeaders: (status: number, raw: Buffer[], resume: () => void, text: string) => {
+          answered = true
           const wasDown = !server.isUp(Date.now()) || server.fails > 0
           server.succeed()
           if (wasDown) this.onState?.(server, true)
-          callback(null, data)
-          return
+          return h.onHeaders?.(status, raw, resume, text) ?? true
+        },
+        onData: (chunk: Buffer) => h.onData?.(chunk) ?? true,
+        onComplete: (trailers: string[] | null) => h.onComplete?.(trailers),
+        onError: (err: Error) => {
+          if (answered) return h.onError(err)
+          const code = rootCode(err)
+          if (isConnectFailure(code)) {
+            const before = server.isUp(Date.now())
+            server.fail(Date.now())
+            if (before && !server.isUp(Date.now())) this.onState?.(server, false)
+          }
+          lastError = err
+          if (mayRetry(code, method, !bodyUnsent(opts.body)) && bodyUnsent(opts.body)) {
+            attempt()
+            return
+          }
+          h.onError(err)
         }
-        const code = rootCode(err)
-        if (isConnectFailure(code)) {
-          const before = server.isUp(Date.now())
-          server.fail(Date.now())
-          if (before && !server.isUp(Date.now())) this.onState?.(server, false)
-        }
-        lastError = err
-        if (mayRetry(code, method, !bodyUnsent(opts.body)) && bodyUnsent(opts.body)) {
-          attempt()
-          return
-        }
-        callback(err, null)
-      })
+      } as unknown as Dispatcher.DispatchHandler)
     }
     attempt()
-  }
-
-  override dispatch (): boolean {
-    throw new TypeError('GroupDispatcher: dispatch() is not used (reply-from calls request())')
+    return true
   }
 
   override async close (): Promise<void> {

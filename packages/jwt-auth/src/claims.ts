@@ -405,3 +405,65 @@ export function headerValue (v: JsonValue | undefined): string | null {
   }
   return hasControl(s) ? null : s
 }
+
+/**
+ * Node and undici only accept header strings of latin1 code units, and write
+ * each as one byte. A UTF-8 claim (`"name": "Zoë 山田"`) is therefore given as
+ * its UTF-8 bytes, one latin1 character per byte, so the upstream receives the
+ * exact UTF-8 bytes (RFC 9110 §5.5 obs-text), as nginx passes them. ASCII, the
+ * common case, is returned as is without a copy.
+ */
+export function wireValue (s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) > 0x7f) return Buffer.from(s, 'utf8').toString('latin1')
+  }
+  return s
+}
+
+/** What a policy forwards: `claimsToHeaders`, `joseHeadersToHeaders` (name, path) and `payloadHeader`. */
+export interface ForwardedHeaderSpec {
+  readonly claimHeaders: ReadonlyArray<readonly [string, readonly Segment[]]>
+  readonly joseHeaders: ReadonlyArray<readonly [string, readonly Segment[]]>
+  readonly payloadHeader: string | null
+}
+
+/**
+ * The one writer of forwarded headers, for the plugin (into request.headers,
+ * `wire: false`: the application reads JS strings) and the gateway (into the
+ * upstream request, `wire: true`: UTF-8 bytes, see wireValue). An absent or
+ * null value writes nothing; a value with control characters (CR/LF would
+ * split the request, CWE-113) or that cannot be serialized writes nothing and
+ * calls `unsafe(name, path)` — the caller logs it, never the value.
+ * Null when the spec forwards nothing.
+ */
+export function compileHeaderWriter (
+  spec: ForwardedHeaderSpec,
+  opts: { wire: boolean, unsafe: (ctx: unknown, name: string, path: string) => void }
+): ((ctx: unknown, jwt: { readonly token: string, readonly header: object, readonly payload: object }, out: Record<string, unknown>) => void) | null {
+  const { claimHeaders, joseHeaders, payloadHeader } = spec
+  if (claimHeaders.length === 0 && joseHeaders.length === 0 && payloadHeader === null) return null
+  const wire = opts.wire
+  const unsafe = opts.unsafe
+  const put = (ctx: unknown, out: Record<string, unknown>, name: string, raw: JsonValue | undefined, path: readonly Segment[]): void => {
+    if (raw === undefined || raw === null) return
+    const v = headerValue(raw)
+    if (v === null) return unsafe(ctx, name, formatPath(path))
+    out[name] = wire ? wireValue(v) : v
+  }
+  return function writeForwardedHeaders (ctx, jwt, out) {
+    for (let i = 0; i < claimHeaders.length; i++) {
+      const [name, path] = claimHeaders[i] as readonly [string, readonly Segment[]]
+      put(ctx, out, name, readPath(jwt.payload as Obj, path), path)
+    }
+    for (let i = 0; i < joseHeaders.length; i++) {
+      const [name, path] = joseHeaders[i] as readonly [string, readonly Segment[]]
+      put(ctx, out, name, readPath(jwt.header as Obj, path), path)
+    }
+    if (payloadHeader !== null) {
+      // The payload segment of a verified token already is the unpadded base64url of its JSON.
+      const t = jwt.token
+      const dot1 = t.indexOf('.')
+      out[payloadHeader] = t.slice(dot1 + 1, t.indexOf('.', dot1 + 1))
+    }
+  }
+}

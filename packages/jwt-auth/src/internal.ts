@@ -5,6 +5,6 @@
 export * from './index.js'
 export { mergePolicy, policyProblems, formatSchemaErrors, jsonPath, SharedResources, type CompileContext } from './policy.js'
 export { createHook } from './plugin.js'
-export { headerValue, readPath, splitPath, parsePath, formatPath } from './claims.js'
+export { headerValue, readPath, splitPath, parsePath, formatPath, wireValue, compileHeaderWriter, type ForwardedHeaderSpec } from './claims.js'
 export { peerCertificate, type PeerCertificate } from './cert-bound.js'
 export { keyOf as revocationKey, redisOptions, safeUrl } from './revocation-redis.js'

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin'
 import { compileAnswer } from './answer.js'
 import { compileBindingCheck } from './cert-bound.js'
-import { headerValue, readPath, type CompiledRequirement, type Segment } from './claims.js'
+import { compileHeaderWriter, type CompiledRequirement } from './claims.js'
 import { deniedFacts } from './explain.js'
 import {
   FJG_ERR_CLAIM_REQUIREMENT, FJG_ERR_HEADER_REQUIREMENT, FJG_ERR_REQUIRE_FAILED, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_MISSING,
@@ -62,14 +62,18 @@ export interface HookOptions {
 
 const NONE: readonly never[] = []
 
+/** A forwarded claim with control characters, or that cannot be serialized: left out; the header and path are logged, never the value. */
+function unsafeHeader (request: unknown, name: string, claim: string): void {
+  (request as FastifyRequest).log.warn({ jwt: { header: name, claim } }, 'jwt: claim not forwarded: its value has control characters or cannot be serialized')
+}
+
 export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   const inRequest = opts.requestHeaders !== false
   const strip = inRequest ? c.forwardedHeaders : NONE
   const claimChecks = c.claimChecks
   const headerChecks = c.headerChecks
-  const claimHeaders = inRequest ? c.claimHeaders : NONE
-  const joseHeaders = inRequest ? c.joseHeaders : NONE
-  const payloadHeader = inRequest ? c.payloadHeader : null
+  // The claims → headers writer the gateway uses too (claims.ts), into request.headers.
+  const writeHeaders = inRequest ? compileHeaderWriter(c, { wire: false, unsafe: unsafeHeader }) : null
   const requireFn = c.require
   const tokenCheck = c.tokenCheck
   const answer = compileAnswer(c.realm, c.challengeParams)
@@ -126,23 +130,7 @@ export function createHook (c: CompiledPolicy, opts: HookOptions = {}): (request
 
   function grant (request: FastifyRequest, jwt: VerifiedJwt, done: HookHandlerDoneFunction): void {
     request.jwt = jwt
-    const headers = request.headers
-    for (let i = 0; i < claimHeaders.length; i++) {
-      const [name, path] = claimHeaders[i] as readonly [string, readonly Segment[]]
-      const v = headerValue(readPath(jwt.payload, path))
-      if (v !== null) headers[name] = v
-    }
-    for (let i = 0; i < joseHeaders.length; i++) {
-      const [name, path] = joseHeaders[i] as readonly [string, readonly Segment[]]
-      const v = headerValue(readPath(jwt.header, path))
-      if (v !== null) headers[name] = v
-    }
-    if (payloadHeader !== null) {
-      // The payload segment already is the unpadded base64url of the payload JSON.
-      const t = jwt.token
-      const dot1 = t.indexOf('.')
-      headers[payloadHeader] = t.slice(dot1 + 1, t.indexOf('.', dot1 + 1))
-    }
+    if (writeHeaders !== null) writeHeaders(request, jwt, request.headers)
     if (!c.forwardToken) removeToken(request)
     done()
   }

@@ -151,20 +151,12 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
      * (its STOPPED_MESSAGE, its exit, or STOP_TIMEOUT): only then does the new
      * config serve every new connection, and the next old worker is retired.
      */
-    const stopAccepting = (w: Worker): Promise<void> => new Promise<void>((resolve) => {
-      const timer = setTimeout(done, STOP_TIMEOUT)
-      function onMessage (m: { type?: unknown }): void { if (m?.type === STOPPED_MESSAGE) done() }
-      function done (): void {
-        clearTimeout(timer)
-        w.removeListener('message', onMessage)
-        w.removeListener('exit', done)
-        resolve()
-      }
-      w.on('message', onMessage)
-      w.once('exit', done)
-      if (w.isConnected()) w.send(SHUTDOWN_MESSAGE)
-      else done()
-    })
+    const stopAccepting = (w: Worker): Promise<void> => {
+      if (!w.isConnected()) return Promise.resolve()
+      const answered = messageOf(w, STOPPED_MESSAGE, 'exit', STOP_TIMEOUT)
+      w.send(SHUTDOWN_MESSAGE)
+      return answered
+    }
     const onHup = (): void => { reload().catch(() => {}) }
     process.on('SIGHUP', onHup)
 
@@ -241,19 +233,25 @@ export function runPrimary (opts: PrimaryOptions): Promise<number> {
  * resolves once the primary answered (see STOPPED_MESSAGE).
  */
 export function stoppedAccepting (): Promise<void> {
+  if (!process.connected || process.send === undefined) return Promise.resolve()
+  const answered = messageOf(process, STOPPED_MESSAGE, 'disconnect', STOPPED_TIMEOUT)
+  process.send({ type: STOPPED_MESSAGE })
+  return answered
+}
+
+/** Resolves on the first `{ type }` message from `channel`, on its `end` event, or after `ms`, whichever comes first. */
+function messageOf (channel: NodeJS.EventEmitter, type: string, end: string, ms: number): Promise<void> {
   return new Promise((resolve) => {
-    if (!process.connected || process.send === undefined) return resolve()
-    const timer = setTimeout(done, STOPPED_TIMEOUT)
-    function onMessage (m: { type?: unknown }): void { if (m?.type === STOPPED_MESSAGE) done() }
+    const timer = setTimeout(done, ms)
+    function onMessage (m: { type?: unknown }): void { if (m?.type === type) done() }
     function done (): void {
       clearTimeout(timer)
-      process.removeListener('message', onMessage)
-      process.removeListener('disconnect', done)
+      channel.removeListener('message', onMessage)
+      channel.removeListener(end, done)
       resolve()
     }
-    process.on('message', onMessage)
-    process.once('disconnect', done)
-    process.send({ type: STOPPED_MESSAGE })
+    channel.on('message', onMessage)
+    channel.once(end, done)
   })
 }
 
@@ -269,7 +267,10 @@ export function configFromPrimary (): Promise<LoadedConfig> {
       resolve(m.loaded)
     }
     process.on('message', onMessage)
-    process.send?.({ type: CONFIG_MESSAGE })
+    // The primary died before this worker asked (EPIPE): nobody to serve for.
+    process.send?.({ type: CONFIG_MESSAGE }, undefined, undefined, (err) => {
+      if (err !== null && err !== undefined) process.exit(1)
+    })
   })
 }
 
