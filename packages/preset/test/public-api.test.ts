@@ -22,8 +22,8 @@ const JWT_AUTH = [
   'policySchema', 'revokeInRedis', 'unrevokeInRedis'
 ]
 const JWT_AUTH_INTERNAL = [
-  'SharedResources', 'createHook', 'formatPath', 'formatSchemaErrors', 'headerValue', 'jsonPath', 'mergePolicy',
-  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'compileHeaderWriter', 'wireValue'
+  'SharedResources', 'compileHeaderWriter', 'createHook', 'formatPath', 'formatSchemaErrors', 'headerValue', 'jsonPath', 'mergePolicy',
+  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'wireValue'
 ]
 const GATEWAY = [
   'CLIENT_CERT_FIELDS', 'DEFAULT_BODY_BUFFER', 'DEFAULT_BODY_TIMEOUT', 'DEFAULT_CONNECT_TIMEOUT', 'DEFAULT_HEALTH_PATH',
