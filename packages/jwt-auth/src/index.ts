@@ -27,3 +27,4 @@ export {
   type RevocationStatus, type RevocationChange
 } from './revocation-redis.js'
 export type * from './types.js'
+export type { KeySourceTls } from './remote-tls.js'
