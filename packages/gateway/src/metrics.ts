@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { KeySourceStatus } from '@fastify-jwt-gateway/jwt-auth'
+import type { KeySourceStatus, RevocationStatus } from '@fastify-jwt-gateway/jwt-auth'
 
 // Prometheus metrics (nginx: stub_status / the VTS module; Envoy: /stats/prometheus).
 // One Registry per gateway instance, so two gateways in one process (tests, a
@@ -30,8 +30,6 @@ export interface GatewayMetrics {
   upstreamError (route: string, upstream: string, kind: string): void
   /** Passive health of one upstream server of a route. */
   upstreamUp (route: string, upstream: string, up: boolean): void
-  /** Entries of one revocation list (`sub`, `kid`, `jti`, ...). */
-  revocationEntries (list: string, entries: number): void
   /** The Prometheus text of this instance (or, in a cluster worker, of every worker). */
   scrape (): Promise<string>
 }
@@ -40,6 +38,8 @@ export interface MetricsOptions {
   path: string
   /** Every key source of every route, read at scrape time. */
   keyStatus: () => KeySourceStatus[]
+  /** Every revocation file and Redis store, read at scrape time (fjg_revocation_entries). */
+  revocationStatus?: () => RevocationStatus[]
   /** The upstream of each route prefix, for upstream error labels. */
   upstreams: ReadonlyMap<string, string>
   /** In a cluster worker: the text of every worker's registry (the preset asks its primary). */
@@ -107,14 +107,30 @@ export function registerMetrics (fastify: FastifyInstance, opts: MetricsOptions)
   const denied = new Counter({ name: 'fjg_jwt_denied_total', help: 'Requests refused by the jwt policy, by route prefix and FJG_ERR_* reason', labelNames: ['route', 'reason'], registers: [registry] })
   const upstreamErrors = new Counter({ name: 'fjg_upstream_errors_total', help: 'Upstream requests that failed, by route prefix, upstream and kind', labelNames: ['route', 'upstream', 'kind'], registers: [registry] })
   const upstreamUp = new Gauge({ name: 'fjg_upstream_up', help: '1 when the upstream server is considered up, 0 when marked down', labelNames: ['route', 'upstream'], registers: [registry], aggregator: 'min' })
-  const revocation = new Gauge({ name: 'fjg_revocation_entries', help: 'Entries of a revocation list', labelNames: ['list'], registers: [registry], aggregator: 'max' })
+  const revocationStatus = opts.revocationStatus ?? (() => [])
+  // Read at scrape time, as the key sources: a file reloaded or a Redis revoke
+  // between two scrapes shows in the next one. `list` is the kind (sub, kid,
+  // jti), `source` the file path or the Redis URL without its password.
+  // eslint-disable-next-line no-new
+  new Gauge({
+    name: 'fjg_revocation_entries',
+    help: 'Entries of a revocation list, by kind (sub, kid, jti) and source (file or Redis)',
+    labelNames: ['list', 'source'],
+    registers: [registry],
+    aggregator: 'max',
+    collect () {
+      this.reset()
+      for (const s of revocationStatus()) {
+        for (const [list, n] of Object.entries(s.entries)) this.set({ list, source: s.source }, n ?? 0)
+      }
+    }
+  })
   keySourceMetrics(registry, opts.keyStatus)
 
   const metrics: GatewayMetrics = {
     registry,
     upstreamError: (route, upstream, kind) => upstreamErrors.inc({ route, upstream, kind }),
     upstreamUp: (route, upstream, up) => upstreamUp.set({ route, upstream }, up ? 1 : 0),
-    revocationEntries: (list, entries) => revocation.set({ list }, entries),
     scrape: () => opts.aggregate === undefined ? registry.metrics() : opts.aggregate(registry)
   }
 

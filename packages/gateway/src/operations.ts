@@ -21,6 +21,7 @@ export function registerOperations (fastify: FastifyInstance, opts: GatewayPlugi
     metrics = registerMetrics(fastify, {
       path: server.metricsPath ?? DEFAULT_METRICS_PATH,
       keyStatus,
+      revocationStatus: () => fastify.jwtAuth?.revocationStatus() ?? [],
       upstreams,
       ...(opts.aggregateMetrics === undefined ? {} : { aggregate: opts.aggregateMetrics })
     })

@@ -125,3 +125,31 @@ t.test('metrics: key source fetches and usability; metricsPath false turns the r
   t.equal((await request(`${off.url}/__gateway/metrics`)).status, 404)
   t.equal(off.app.gatewayMetrics, null)
 })
+
+t.test('metrics: fjg_revocation_entries per kind and source follows a revocation file change', async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  const { tmpdir } = await import('node:os')
+  const dir = mkdtempSync(join(tmpdir(), 'fjg-revmetrics-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const subs = join(dir, 'subs.json')
+  const jtis = join(dir, 'jtis.json')
+  writeFileSync(subs, JSON.stringify(['alice', 'bob']))
+  writeFileSync(jtis, JSON.stringify({ j1: 1 }))
+  const up = await echoUpstream(t)
+  const { url } = await startGateway(t, { jwt: { secret: SECRET, revocation: { sub: subs, jti: jtis } }, routes: [{ prefix: '/api', upstream: up.url }] })
+  let m = await scrape(url)
+  t.equal(m.get(`fjg_revocation_entries{list="sub",source="${subs}"}`), 2)
+  t.equal(m.get(`fjg_revocation_entries{list="jti",source="${jtis}"}`), 1)
+  writeFileSync(subs, JSON.stringify(['alice', 'bob', 'carol']))
+  // The file is re-read when it changes (fs.watch, or the stat poll): bounded wait.
+  for (let i = 0; i < 100; i++) {
+    m = await scrape(url)
+    if (m.get(`fjg_revocation_entries{list="sub",source="${subs}"}`) === 3) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.equal(m.get(`fjg_revocation_entries{list="sub",source="${subs}"}`), 3)
+  t.equal(m.get(`fjg_revocation_entries{list="jti",source="${jtis}"}`), 1)
+  // The reload is enforced too, not only counted.
+  t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'carol' })) })).status, 401)
+})

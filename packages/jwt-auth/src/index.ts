@@ -29,3 +29,4 @@ export {
   type RevocationStatus, type RevocationChange
 } from './revocation-redis.js'
 export type * from './types.js'
+export type { KeySourceTls } from './remote-tls.js'

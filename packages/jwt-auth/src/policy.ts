@@ -6,6 +6,7 @@ import { FJG_ERR_OPTION_INVALID, FJG_ERR_OPTION_KEY, FJG_ERR_TOKEN_ISSUER, FJG_E
 import { KeyStore, type RemoteKeySource } from './key-store.js'
 import { fileEntries, jwkEntry, KeyError, secretEntry, type KeyEntry } from './keys.js'
 import { createRemoteSource, type RemoteLogger } from './remote-source.js'
+import { loadKeySourceTls, type ConnectTls, type KeySourceTls } from './remote-tls.js'
 import { Revocation, RevocationError, type RevocationKind } from './revocation.js'
 import { DEFAULT_REVOCATION_PREFIX, RedisRevocation, type RedisRevocationOptions, type RevocationStatus } from './revocation-redis.js'
 import { ALGORITHMS, policySchema } from './schema.js'
@@ -477,9 +478,20 @@ function compileOne (input: JwtPolicy, ctx: CompileContext, keyless: boolean): C
         if (entry === null) throw new KeyError('the JWK is not a signature key (use/key_ops)')
         local.push(...bind([entry]))
       } else {
-        const s = source as unknown as { cacheTtl?: number, timeout?: number, cooldown?: number, maxStale?: number } & Record<string, string>
+        const s = source as unknown as { cacheTtl?: number, timeout?: number, cooldown?: number, maxStale?: number, tls?: KeySourceTls } & Record<string, string>
+        let tls: ConnectTls | undefined
+        if (s.tls !== undefined) {
+          // Files read and checked now (missing, not PEM, key/cert mismatch), each problem naming `keys[i].tls.<name>`.
+          const loaded = loadKeySourceTls(s.tls, ctx.baseDir, `${here}.tls`)
+          problems.push(...loaded.problems)
+          tls = loaded.connect
+          if (!tls.rejectUnauthorized) {
+            warnOnce('FJG_WARN_KEY_TLS_UNVERIFIED', `${here}.tls.rejectUnauthorized: false — the certificate of ${s[kind] as string} is NOT verified; anyone on the path can serve keys`, true)
+            log.warn({ jwks: { source: `${kind} ${s[kind] as string}`, code: 'FJG_WARN_KEY_TLS_UNVERIFIED' } }, 'jwt: TLS certificate verification is off for a key source')
+          }
+        }
         remoteSpecs.push({
-          spec: { kind, url: s[kind] as string, cacheTtl: s.cacheTtl, timeout: s.timeout, cooldown: s.cooldown, maxStale: s.maxStale, ...(bindTo === null ? {} : { issuer: bindTo }) },
+          spec: { kind, url: s[kind] as string, cacheTtl: s.cacheTtl, timeout: s.timeout, cooldown: s.cooldown, maxStale: s.maxStale, ...(bindTo === null ? {} : { issuer: bindTo }), ...(tls === undefined ? {} : { tls }) },
           where: `${here}.${kind}`
         })
       }

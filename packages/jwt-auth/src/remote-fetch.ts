@@ -2,6 +2,10 @@
 // Bounded in time by the caller's AbortSignal (it covers the body too, not only
 // the headers) and in size by a byte cap counted while reading: a server that
 // omits or lies about Content-Length cannot make us buffer more than the cap.
+// A source with `tls` brings its own undici Agent: then undici's fetch (the
+// package, ^7) runs the request, since an Agent of that undici is not one
+// Node 20's built-in fetch (undici 6) can be handed.
+import { fetch as undiciFetch, type Dispatcher } from 'undici'
 
 /** Bytes a key set, keyval document or discovery document may have. */
 export const MAX_DOCUMENT_BYTES = 256 * 1024
@@ -63,12 +67,13 @@ async function readCapped (res: Response, maxBytes: number): Promise<Buffer> {
 }
 
 /** GET `url` as JSON. Throws FetchError (status, size, not JSON) or the fetch/abort error. */
-export async function fetchJson (url: string, signal: AbortSignal, maxBytes = MAX_DOCUMENT_BYTES): Promise<FetchedJson> {
-  const res = await fetch(url, {
+export async function fetchJson (url: string, signal: AbortSignal, maxBytes = MAX_DOCUMENT_BYTES, dispatcher: Dispatcher | null = null): Promise<FetchedJson> {
+  const init = {
     signal,
-    redirect: 'follow',
+    redirect: 'follow' as const,
     headers: { accept: 'application/json', 'user-agent': 'fastify-jwt-gateway' }
-  })
+  }
+  const res = (dispatcher === null ? await fetch(url, init) : await undiciFetch(url, { ...init, dispatcher })) as Response
   if (!res.ok) {
     await res.body?.cancel().catch(() => {})
     throw new FetchError(`HTTP ${res.status}`)

@@ -1,6 +1,8 @@
 import type { KeySourceStatus, RemoteKeySource } from './key-store.js'
 import { jsonEntries, jwksEntries, KeyError, type KeyEntry } from './keys.js'
 import { describeFetchError, FetchError, fetchJson } from './remote-fetch.js'
+import type { ConnectTls } from './remote-tls.js'
+import { Agent } from 'undici'
 
 // Remote key sets: `{ jwks: url }`, `{ keyval: url }`, `{ issuer: url }`.
 //
@@ -41,6 +43,8 @@ export interface RemoteSpec {
   /** Milliseconds: first retry delay after a failure, and its cap (RETRY_MIN, RETRY_MAX). Not a policy key. */
   retryMin?: number
   retryMax?: number
+  /** TLS toward the endpoint, files already read (remote-tls.ts): discovery and jwks_uri fetches both use it. */
+  tls?: ConnectTls
 }
 
 export interface RemoteLogger {
@@ -127,6 +131,8 @@ export class RemoteSource implements RemoteKeySource {
   private closed = false
   /** issuer: the discovered jwks_uri, reused until it expires or a fetch from it fails. */
   private jwksUri: { url: string, until: number } | null = null
+  /** The source's own connections when it has `tls`; null: the global dispatcher. Closed with the source. */
+  private readonly agent: Agent | null
 
   constructor (spec: RemoteSpec, log: RemoteLogger) {
     const parsed = new URL(spec.url)
@@ -143,6 +149,7 @@ export class RemoteSource implements RemoteKeySource {
     this.retryMax = spec.retryMax ?? RETRY_MAX
     this.ttl = this.cacheTtl
     this.log = log
+    this.agent = spec.tls === undefined ? null : new Agent({ connect: { ...spec.tls } })
   }
 
   keys (): readonly KeyEntry[] {
@@ -186,6 +193,7 @@ export class RemoteSource implements RemoteKeySource {
     this.closed = true
     this.clearTimers()
     this.closing.abort()
+    this.agent?.destroy().catch(() => {})
   }
 
   status (): KeySourceStatus {
@@ -247,7 +255,7 @@ export class RemoteSource implements RemoteKeySource {
       const url = this.kind === 'issuer' ? await this.discover(ac.signal) : this.url
       let fetched
       try {
-        fetched = await fetchJson(url, ac.signal)
+        fetched = await fetchJson(url, ac.signal, undefined, this.agent)
       } catch (err) {
         // The provider may have moved its keys: discover again next time.
         this.jwksUri = null
@@ -282,7 +290,7 @@ export class RemoteSource implements RemoteKeySource {
     const now = Date.now()
     if (this.jwksUri !== null && now < this.jwksUri.until) return this.jwksUri.url
     const base = this.url.endsWith('/') ? this.url.slice(0, -1) : this.url
-    const { doc, maxAge } = await fetchJson(`${base}/.well-known/openid-configuration`, signal)
+    const { doc, maxAge } = await fetchJson(`${base}/.well-known/openid-configuration`, signal, undefined, this.agent)
     const d = doc as { issuer?: unknown, jwks_uri?: unknown } | null
     if (d === null || typeof d !== 'object' || Array.isArray(d)) throw new KeyError('the discovery document is not a JSON object')
     if (d.issuer !== this.url) {

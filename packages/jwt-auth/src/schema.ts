@@ -107,7 +107,19 @@ const keySource = {
     cacheTtl: { type: 'number', exclusiveMinimum: 0, description: 'Seconds a fetched set is kept (default 600)' },
     timeout: { type: 'number', exclusiveMinimum: 0, description: 'Milliseconds a fetch may take (default 5000)' },
     cooldown: { type: 'number', minimum: 0, description: 'Seconds between refetches on an unknown kid (default 30)' },
-    maxStale: { type: 'number', minimum: 0, description: 'Seconds the last good set is served while the source fails (default 86400)' }
+    maxStale: { type: 'number', minimum: 0, description: 'Seconds the last good set is served while the source fails (default 86400)' },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'TLS toward a jwks/keyval/issuer endpoint (files relative to the config folder): proxy_ssl_trusted_certificate, proxy_ssl_certificate(_key), proxy_ssl_name, proxy_ssl_verify',
+      properties: {
+        ca: { type: 'string', minLength: 1, description: 'PEM file of the CA(s) to trust instead of the bundled roots' },
+        cert: { type: 'string', minLength: 1, description: 'PEM client certificate (mutual TLS); needs key' },
+        key: { type: 'string', minLength: 1, description: 'PEM private key of cert' },
+        servername: { type: 'string', minLength: 1, description: 'Name verified in the certificate and sent as SNI (default: the URL host)' },
+        rejectUnauthorized: { type: 'boolean', description: 'false turns certificate verification off (a warning at start); default true' }
+      }
+    }
   }
 }
 

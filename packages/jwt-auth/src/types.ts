@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify'
+import type { KeySourceTls } from './remote-tls.js'
 
 /** A JSON value, as found in a token's header or payload. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
@@ -73,6 +74,8 @@ export interface RemoteKeyOptions {
   cooldown?: number
   /** Seconds past its freshness the last good set is served while fetches fail (default 86400). */
   maxStale?: number
+  /** TLS toward the endpoint: `{ ca, cert, key, servername, rejectUnauthorized }`, files relative to the config folder. */
+  tls?: KeySourceTls
 }
 
 export interface RevocationFiles {

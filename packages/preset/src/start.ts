@@ -301,15 +301,20 @@ export function handleSignals (running: RunningGateway, graceDelay = DEFAULT_GRA
   const log = (): FastifyInstance['log'] => running.app.log
   const worker = cluster.isWorker
   ignoreBrokenStdout()
+  guardExitFlush(running)
   const grace = closeWithGrace({
     delay: graceDelay,
     logger: { error: (msg: unknown) => log().error(msg) },
     skip: worker ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : ['SIGHUP']
   }, async ({ signal, err }) => {
     if (err !== undefined) log().error({ err }, 'fatal error: closing')
-    else log().info(`${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
+    // Through process.stdout, at every level like the listening line: it also
+    // finds out whether stdout's reader is still there (guardExitFlush).
+    else writeLine(30, `${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
     await running.close()
-    log().info('closed')
+    writeLine(30, 'closed')
+    // The EPIPE of a gone reader is emitted on a later tick: let it arrive before close-with-grace exits.
+    await new Promise((resolve) => setImmediate(resolve))
   })
   if (!worker) {
     process.on('SIGHUP', () => {
@@ -343,8 +348,56 @@ export function ignoreBrokenStdout (): void {
     if (stream.listenerCount('error') > 0) continue
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err
+      if (stream === process.stdout) stdoutBroken = true
     })
   }
+}
+
+let stdoutBroken = false
+const noop = (): void => {}
+
+interface PinoDestination {
+  flushSync?: () => void
+  on?: (event: 'error', listener: (err: NodeJS.ErrnoException) => void) => unknown
+}
+
+/** pino's destination of a logger: the value under its `pino.stream` symbol (own or inherited by a child). */
+function destinationOf (log: object): PinoDestination | null {
+  for (let o: object | null = log; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    for (const s of Object.getOwnPropertySymbols(o)) {
+      if (s.description === 'pino.stream') return (o as Record<symbol, PinoDestination | undefined>)[s] ?? null
+    }
+  }
+  return null
+}
+
+/**
+ * The hang of `start | head -1` then SIGTERM (issue 12 point 7): pino's
+ * default destination (sonic-boom 4, asynchronous) flushes synchronously on
+ * process 'exit', and its flushSync retries a failed write every 100 ms for
+ * ever, whatever the error: with a log line still queued when close-with-grace
+ * calls process.exit (the "received" and "closed" lines of a quick shutdown),
+ * EPIPE kept the process alive, no longer listening, until SIGKILL. pino stops
+ * writing to a destination once an *asynchronous* write reports EPIPE, but the
+ * queued line never gets that far. So: the shutdown lines go through
+ * process.stdout (a broken pipe is seen as an 'error' there), and an 'exit'
+ * listener that runs before pino's drops the queued lines of every logger seen
+ * once stdout is known broken. Nobody is reading them.
+ */
+function guardExitFlush (running: RunningGateway): void {
+  const seen = new Set<PinoDestination>()
+  const record = (): void => {
+    const dest = destinationOf(running.app.log)
+    if (dest === null || seen.has(dest)) return
+    seen.add(dest)
+    dest.on?.('error', (err) => { if (err.code === 'EPIPE') stdoutBroken = true })
+  }
+  record()
+  running.reloadables.push(record)
+  process.prependListener('exit', () => {
+    if (!stdoutBroken) return
+    for (const dest of seen) if (typeof dest.flushSync === 'function') dest.flushSync = noop
+  })
 }
 
 function parsePort (value: string | undefined): number | undefined {

@@ -50,33 +50,45 @@ t.test('the listening line is logged at logLevel error; start names the key sour
   await gw2.exited
 })
 
-// Not fixed yet (issue 12 point 7): with stdout's reader gone, the request log
-// line makes the connection reset and the process does not stop on SIGTERM.
-// ignoreBrokenStdout() covers process.stdout, not pino's own destination.
-t.test('SIGTERM after the stdout reader has gone (start | head -1): the gateway still stops', { skip: 'known hang, not fixed yet: see the comment above' }, async (t) => {
-  const dir = tempDir(t)
-  const up = await upstream(t)
-  const file = writeJson(join(dir, 'gateway.json'), { server: { port: 0, logLevel: 'info' }, jwt: false, routes: [{ prefix: '/', upstream: up }] })
-  const sh = spawn('sh', ['-c', `"${process.execPath}" "${BIN}" start --config "${file}" | head -1`], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } })
-  let out = ''
-  sh.stdout.on('data', (d) => { out += d })
-  const shDone = new Promise((resolve) => sh.on('exit', resolve))
-  // head exits after one line: the gateway's stdout is a pipe nobody reads.
-  await new Promise((resolve) => sh.stdout.on('end', resolve))
-  const first = JSON.parse(out.trim())
-  t.match(first.msg, /^fastify-jwt-gateway listening on /)
-  const pid = first.pid as number
-  t.teardown(() => { if (alive(pid)) process.kill(pid, 'SIGKILL') })
-  const url = (/on (http:\S+)/.exec(first.msg) as RegExpExecArray)[1] as string
-  // Requests make log lines that now fail with EPIPE.
-  t.equal(await status(`${url}/x`), 200)
-  t.equal(await status(`${url}/y`), 200)
-  process.kill(pid, 'SIGTERM')
-  // Bounded by the grace period (10 s) and a margin; it used to hang forever.
-  for (let i = 0; i < 150 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100))
-  t.notOk(alive(pid), 'the gateway exited')
-  await shDone
-})
+// Issue 12 point 7: `start | head -1`, then SIGTERM. pino's destination
+// flushes synchronously on exit and retried a write failing with EPIPE every
+// 100 ms for ever: a shutdown with a log line still queued never ended
+// (start.ts guardExitFlush). The shell waits for every command of a pipeline,
+// so the test knows head is gone from a line written once head has exited and
+// the reading side's stdin is closed; the gateway's exit status goes to a file.
+for (const requests of [0, 2]) {
+  // Still skipped: outside tap (the same shell line from a plain node script)
+  // the gateway now exits 0 in ~0.1 s where it hung before; run by tap it
+  // still ends in sonic-boom's retry loop before reaching 'exit' (not found yet).
+  t.test(`SIGTERM after the stdout reader has gone (start | head -1), ${requests} requests before: the gateway exits 0`, { skip: 'hangs under tap only, see above' }, async (t) => {
+    const dir = tempDir(t)
+    const up = await upstream(t)
+    const file = writeJson(join(dir, 'gateway.json'), { server: { port: 0, logLevel: 'info' }, jwt: false, routes: [{ prefix: '/', upstream: up }] })
+    const rc = join(dir, 'rc')
+    const sh = spawn('sh', ['-c', `{ "${process.execPath}" "${BIN}" start --config "${file}"; echo $? > "${rc}"; } | { head -1; exec 0<&-; echo head-exited; }`], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } })
+    let out = ''
+    const shDone = new Promise((resolve) => sh.on('exit', resolve))
+    await new Promise<void>((resolve) => sh.stdout.on('data', (d) => {
+      out += d
+      if (out.includes('head-exited\n')) resolve()
+    }))
+    const [line, rest] = out.split('\n')
+    t.equal(rest, 'head-exited', 'head let one line through')
+    const first = JSON.parse(line as string)
+    t.match(first.msg, /^fastify-jwt-gateway listening on /)
+    const pid = first.pid as number
+    t.teardown(() => { if (alive(pid)) process.kill(pid, 'SIGKILL') })
+    const url = (/on (http:\S+)/.exec(first.msg) as RegExpExecArray)[1] as string
+    // Requests make log lines that now fail with EPIPE.
+    for (let i = 0; i < requests; i++) t.equal(await status(`${url}/x${i}`), 200)
+    process.kill(pid, 'SIGTERM')
+    // Bounded by the grace period (10 s) and a margin; it used to hang until SIGKILL.
+    for (let i = 0; i < 150 && alive(pid); i++) await new Promise((resolve) => setTimeout(resolve, 100))
+    t.notOk(alive(pid), 'the gateway exited')
+    await shDone
+    t.equal(readFileSync(rc, 'utf8'), '0\n', 'with status 0')
+  })
+}
 
 t.test('check --strict fails on warnings: an issuer whose discovery document names another issuer (trailing slash)', async (t) => {
   const dir = tempDir(t)
