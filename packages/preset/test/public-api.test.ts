@@ -23,7 +23,7 @@ const JWT_AUTH = [
 ]
 const JWT_AUTH_INTERNAL = [
   'SharedResources', 'compileHeaderWriter', 'createHook', 'formatPath', 'formatSchemaErrors', 'headerValue', 'jsonPath', 'mergePolicy',
-  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'wireValue'
+  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'wireValue', 'loadKeySourceTls'
 ]
 const GATEWAY = [
   'CLIENT_CERT_FIELDS', 'DEFAULT_BODY_BUFFER', 'DEFAULT_BODY_TIMEOUT', 'DEFAULT_CONNECT_TIMEOUT', 'DEFAULT_HEALTH_PATH',
