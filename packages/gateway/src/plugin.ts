@@ -398,7 +398,11 @@ async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): P
   }
 
   // The first load of remote key sets; bounded by each source's timeout, never rejects.
-  fastify.addHook('onReady', () => Promise.all([shared.ready(), limits.connect(fastify.log)]).then(() => undefined))
+  fastify.addHook('onReady', () => Promise.all([shared.ready(), limits.connect(fastify.log)]).then(() => {
+    // Every server of every group is reported from the start (1: up), not only once it changed state.
+    const now = Date.now()
+    for (const g of groups) for (const s of g.group.servers) fastify.gatewayMetrics?.upstreamUp(g.route, new URL(s.url).origin, s.isUp(now))
+  }))
   fastify.addHook('onClose', async () => {
     shared.close()
     limits.close()

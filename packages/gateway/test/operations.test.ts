@@ -153,3 +153,18 @@ t.test('metrics: fjg_revocation_entries per kind and source follows a revocation
   // The reload is enforced too, not only counted.
   t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'carol' })) })).status, 401)
 })
+
+t.test('metrics: fjg_upstream_up reports every server of a group from the start, 0 once one is marked down', async (t) => {
+  const up = await echoUpstream(t)
+  const deadPort = await freePort()
+  const dead = `http://127.0.0.1:${deadPort}`
+  const { url } = await startGateway(t, { jwt: false, routes: [{ prefix: '/api', upstream: [up.url, dead], rewritePrefix: '/api' }] })
+  const before = await scrape(url)
+  t.equal(before.get(`fjg_upstream_up{route="/api",upstream="${up.url}"}`), 1, 'the live server, before any request')
+  t.equal(before.get(`fjg_upstream_up{route="/api",upstream="${dead}"}`), 1, 'the dead one too: nothing has failed yet')
+  // Round robin sends one of the first two requests to the dead server: refused, retried on the live one.
+  for (let i = 0; i < 2; i++) t.equal((await request(`${url}/api/x${i}`)).status, 200)
+  const after = await scrape(url)
+  t.equal(after.get(`fjg_upstream_up{route="/api",upstream="${dead}"}`), 0, 'marked down after its refused connection')
+  t.equal(after.get(`fjg_upstream_up{route="/api",upstream="${up.url}"}`), 1)
+})
