@@ -1,9 +1,9 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { consumerProject, ROOT } from './helpers/consumer-project.js'
 
 // What a service author's TypeScript sees: two small consumer projects (ESM
 // under `module: nodenext`, and CommonJS), strict, outside the workspace, that
@@ -19,23 +19,17 @@ type T = Parameters<Parameters<typeof t.test>[0]>[0]
 t.setTimeout(600_000)
 
 const run = promisify(execFile)
-const ROOT = resolve(__dirname, '../../..')
 const TSC = join(ROOT, 'node_modules/typescript/bin/tsc')
 
 /** A folder outside the workspace with node_modules linked to the built packages and their peers. */
 function project (t: T, type: 'module' | 'commonjs'): string {
-  const dir = mkdtempSync(join(tmpdir(), `fjg-types-${type}-`))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const link = (name: string, target: string): void => {
-    mkdirSync(dirname(join(dir, 'node_modules', name)), { recursive: true })
-    symlinkSync(realpathSync(target), join(dir, 'node_modules', name), 'dir')
-  }
-  link('@fastify-jwt-gateway/jwt-auth', join(ROOT, 'packages/jwt-auth'))
-  link('@fastify-jwt-gateway/gateway', join(ROOT, 'packages/gateway'))
-  link('fastify', join(ROOT, 'packages/jwt-auth/node_modules/fastify'))
-  link('expect-type', join(ROOT, 'node_modules/expect-type'))
-  link('@types/node', join(ROOT, 'node_modules/@types/node'))
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: `consumer-${type}`, private: true, type }))
+  const dir = consumerProject(t, `consumer-${type}`, type, {
+    '@fastify-jwt-gateway/jwt-auth': 'packages/jwt-auth',
+    '@fastify-jwt-gateway/gateway': 'packages/gateway',
+    fastify: 'packages/jwt-auth/node_modules/fastify',
+    'expect-type': 'node_modules/expect-type',
+    '@types/node': 'node_modules/@types/node'
+  })
   writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
       target: 'ES2022',

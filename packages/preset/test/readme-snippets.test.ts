@@ -1,6 +1,6 @@
 import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -11,6 +11,7 @@ import { COMMANDS, GLOBAL_OPTIONS, parseArgsOptions } from '../src/help.js'
 import { generateKeySet, sign } from '../../jwt-auth/test/helpers/keys.js'
 import { jwksServer } from '../../jwt-auth/test/helpers/jwks-server.js'
 import { makePki } from '../../jwt-auth/test/helpers/pki.js'
+import { consumerProject } from '../../jwt-auth/test/helpers/consumer-project.js'
 import { upstream } from './helpers/fixtures.js'
 import { extractSnippets, headingAnchors, markdownLinks, shellWords, stripJsonComments, type Snippet } from './helpers/snippets.js'
 
@@ -177,19 +178,13 @@ t.test('shell snippets parse, and their fastify-jwt-gateway lines parse with the
 
 /** A folder outside the workspace whose node_modules resolve our built packages, as after `npm install`. */
 function project (t: T): string {
-  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'fjg-snippets-')))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const link = (name: string, target: string): void => {
-    mkdirSync(dirname(join(dir, 'node_modules', name)), { recursive: true })
-    symlinkSync(realpathSync(target), join(dir, 'node_modules', name), 'dir')
-  }
-  link('@fastify-jwt-gateway/jwt-auth', join(ROOT, 'packages/jwt-auth'))
-  link('@fastify-jwt-gateway/gateway', join(ROOT, 'packages/gateway'))
-  link('fastify-jwt-gateway', join(ROOT, 'packages/preset'))
-  link('fastify', join(ROOT, 'packages/preset/node_modules/fastify'))
-  link('@types/node', join(ROOT, 'node_modules/@types/node'))
-  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'snippets', private: true, type: 'module' }))
-  return dir
+  return consumerProject(t, 'snippets', 'module', {
+    '@fastify-jwt-gateway/jwt-auth': 'packages/jwt-auth',
+    '@fastify-jwt-gateway/gateway': 'packages/gateway',
+    'fastify-jwt-gateway': 'packages/preset',
+    fastify: 'packages/preset/node_modules/fastify',
+    '@types/node': 'node_modules/@types/node'
+  })
 }
 
 /** The file a JS/TS snippet is saved as: ESM unless it is CommonJS throughout (then top-level await is an error, as in Node). */
