@@ -16,14 +16,16 @@ export interface CheckResult {
 
 /** Every step of `start` short of listening (the same steps a reload runs). Throws a UserError naming every problem. */
 export async function check (file: string, env: NodeJS.ProcessEnv = process.env): Promise<CheckResult> {
-  const loaded = loadConfig(file, env)
-  // Policy warnings that name a config path (`!in` on a list claim) are part of the report.
+  // The policies' start-up warnings (`!in` on a list claim, signatures or
+  // expiry not checked, a short secret, a key source whose certificate is not
+  // verified...) are part of the report, and refused by --strict.
   const policyWarnings: string[] = []
   const onWarning = (w: Error & { code?: string }): void => {
-    if (w.code === 'FJG_WARN_NOT_IN_LIST') policyWarnings.push(w.message)
+    if (w.name === 'FastifyJwtGatewayWarning' && w.code?.startsWith('FJG_WARN_') === true) policyWarnings.push(w.message)
   }
   process.on('warning', onWarning)
   try {
+    const loaded = loadConfig(file, env)
     // Building makes the first fetch of remote key sets, bounded by their timeout.
     const app = await buildServer(loaded.config, { logger: false, baseDir: loaded.baseDir, source: file })
     try {

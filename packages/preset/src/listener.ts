@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createSecureServer, type Http2SecureServer, type Http2Session } from 'node:http2'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
+import { writeSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import type { ListenerOptions } from './gateway.js'
@@ -210,9 +211,24 @@ export function announce (url: string, extra: Record<string, unknown> = {}): voi
   writeLine(30, `fastify-jwt-gateway listening on ${url}`, extra)
 }
 
-/** One pino-shaped line on stdout; a stdout whose reader has gone is ignored (see start.ts). */
-export function writeLine (level: number, msg: string, extra: Record<string, unknown> = {}): void {
+/**
+ * One pino-shaped line on stdout. Written synchronously, so a reader that has
+ * gone is known at once: false on EPIPE (the line is dropped; see start.ts
+ * guardExitFlush, which must know before the process exits). A full
+ * non-blocking pipe (EAGAIN) or a partial write hands the rest to
+ * process.stdout, which queues it. A line is shorter than PIPE_BUF, so a pipe
+ * takes it whole or not at all.
+ */
+export function writeLine (level: number, msg: string, extra: Record<string, unknown> = {}): boolean {
+  const line = Buffer.from(JSON.stringify({ level, time: Date.now(), pid: process.pid, hostname: hostname(), ...extra, msg }) + '\n')
+  let written = 0
   try {
-    process.stdout.write(JSON.stringify({ level, time: Date.now(), pid: process.pid, hostname: hostname(), ...extra, msg }) + '\n')
-  } catch {}
+    written = writeSync(1, line)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return false
+  }
+  if (written < line.length) {
+    try { process.stdout.write(line.subarray(written)) } catch {}
+  }
+  return true
 }

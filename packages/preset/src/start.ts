@@ -308,11 +308,12 @@ export function handleSignals (running: RunningGateway, graceDelay = DEFAULT_GRA
     skip: worker ? ['SIGINT', 'SIGTERM', 'SIGHUP'] : ['SIGHUP']
   }, async ({ signal, err }) => {
     if (err !== undefined) log().error({ err }, 'fatal error: closing')
-    // Through process.stdout, at every level like the listening line: it also
-    // finds out whether stdout's reader is still there (guardExitFlush).
-    else writeLine(30, `${signal ?? 'shutdown'} received: closing, requests in flight finish first`)
+    // Straight to stdout, at every level like the listening line; the write is
+    // synchronous, so it also finds out at once whether stdout's reader is
+    // still there (guardExitFlush), even when a second signal exits next.
+    else if (!writeLine(30, `${signal ?? 'shutdown'} received: closing, requests in flight finish first`)) stdoutBroken = true
     await running.close()
-    writeLine(30, 'closed')
+    if (!writeLine(30, 'closed')) stdoutBroken = true
     // The EPIPE of a gone reader is emitted on a later tick: let it arrive before close-with-grace exits.
     await new Promise((resolve) => setImmediate(resolve))
   })
@@ -379,8 +380,8 @@ function destinationOf (log: object): PinoDestination | null {
  * calls process.exit (the "received" and "closed" lines of a quick shutdown),
  * EPIPE kept the process alive, no longer listening, until SIGKILL. pino stops
  * writing to a destination once an *asynchronous* write reports EPIPE, but the
- * queued line never gets that far. So: the shutdown lines go through
- * process.stdout (a broken pipe is seen as an 'error' there), and an 'exit'
+ * queued line never gets that far. So: the shutdown lines are written with a
+ * synchronous write (a broken pipe is EPIPE on the spot), and an 'exit'
  * listener that runs before pino's drops the queued lines of every logger seen
  * once stdout is known broken. Nobody is reading them.
  */
