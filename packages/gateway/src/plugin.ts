@@ -508,7 +508,6 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
     // After the jwt hook, whatever its phase: the limiter's key is a verified claim.
     if (r.rateLimit !== null) await addRateLimit(instance, r.rateLimit, limits)
     if (claimRouter !== null) instance.addHook('preHandler', claimRoute(claimRouter))
-    if (route.websocket !== true) instance.addHook('preHandler', refuseUpgrade)
 
     const fwd = withClientCertHeaders(compileForwarder(policy, forwarded, { underscoresInHeaders: server.underscoresInHeaders === true }), route, certHeaders)
     // The first server's URL gives the path base and the Host; a group gives each server its own Host.
@@ -534,8 +533,16 @@ function routeContext (r: CompiledRoute, { forwarded, pool, refused, allow, sele
       timeout: route.timeout ?? DEFAULT_UPSTREAM_TIMEOUT,
       onError: upstreamErrorHandler(upstreamServers(route.upstream).map((u) => u.url).join(','), r.prefix)
     })
-    // On the proxied routes only (a 405 reads no body), after the context's hooks (the policy).
-    const preHandler = bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT)
+    // On the proxied routes only (a 405 reads no body), after the context's hooks
+    // (the policy, the rate limit, the claim router). One hook where the route
+    // takes no WebSocket: the upgrade is refused, then the body awaited.
+    const awaitBody = bodyGuard(server.bodyTimeout ?? DEFAULT_BODY_TIMEOUT)
+    const preHandler = route.websocket === true
+      ? awaitBody
+      : function refuseUpgradeThenAwaitBody (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
+        if (isWebSocketUpgrade(request)) refuseUpgrade(request, reply, done)
+        else awaitBody(request, reply, done)
+      }
     if (route.websocket === true) {
       // WebSocket upgrades stay with @fastify/http-proxy (its ws server and
       // client); its HTTP requests come to the same forwarder as every route's.

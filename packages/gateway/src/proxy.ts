@@ -84,38 +84,67 @@ export function rawPrefixLength (path: string, prefix: string, caseSensitive: bo
   return -1
 }
 
-/** `connection` and the names it lists (RFC 9110 §7.6.1). */
-function dropConnectionHeaders (headers: OutgoingHeaders): void {
-  const c = headers.connection
-  if (c === undefined) return
-  delete headers.connection
-  if (typeof c !== 'string') return
+/**
+ * Request headers never copied upstream: `connection` (the names it lists go
+ * too, see below), what undici frames itself (`transfer-encoding`), `host`
+ * (the route sets it), and the other hop-by-hop ones (forward.ts says why).
+ */
+const REQUEST_NOT_COPIED = new Set(['connection', 'transfer-encoding', 'host', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'expect'])
+
+/**
+ * The names a `Connection` header lists (RFC 9110 §7.6.1), null when it lists
+ * none beyond the usual `keep-alive` / `close` (dropped anyway).
+ */
+function connectionListed (c: string | string[] | undefined): string[] | null {
+  if (typeof c !== 'string') return null
+  const usual = c.length <= 10 ? c.toLowerCase() : ''
+  if (usual === 'keep-alive' || usual === 'close') return null
+  let listed: string[] | null = null
   for (const part of c.split(',')) {
     const name = part.trim().toLowerCase()
-    if (name.length > 0) delete headers[name]
+    if (name.length > 0) (listed ??= []).push(name)
   }
+  return listed
+}
+
+/**
+ * The client's headers as the upstream gets them, before the route's rewriter:
+ * one pass, no deletes (a deleted property turns the object into a slow
+ * dictionary for undici and Node to walk). HTTP/2 pseudo-headers (`:path`...)
+ * are not headers; a GET or HEAD body is read and dropped, so its length goes.
+ */
+function upstreamHeaders (inbound: FastifyRequest['headers'], host: string, bodiless: boolean): OutgoingHeaders {
+  const listed = connectionListed(inbound.connection)
+  const out: OutgoingHeaders = {}
+  for (const name in inbound) {
+    if (name.charCodeAt(0) === 0x3a || REQUEST_NOT_COPIED.has(name)) continue
+    if (bodiless && name === 'content-length') continue
+    if (listed !== null && listed.includes(name)) continue
+    out[name] = inbound[name]
+  }
+  out.host = host
+  return out
 }
 
 /** Hop-by-hop answer headers: never passed to the client (the server frames its own answer). */
 const ANSWER_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'])
-/** Not a valid header value byte (HTAB, SP to `~`, obs-text are): removed, as @fastify/http-proxy does. */
-const BAD_VALUE = /[^\t\x20-\x7E\x80-\xFF]/g
-
-function clean (v: string): string {
-  BAD_VALUE.lastIndex = 0
-  return BAD_VALUE.test(v) ? v.replace(BAD_VALUE, '') : v
-}
-
 /** undici's raw answer headers as an object: lower-case names, repeated ones as arrays, hop-by-hop and those Connection lists left out. */
 function answerHeaders (raw: ReadonlyArray<Buffer | string> | null): AnswerHeaders {
   const out: AnswerHeaders = {}
   if (raw === null) return out
   let listed: string[] | null = null
   for (let i = 0; i < raw.length; i += 2) {
-    const name = String(raw[i]).toLowerCase()
-    const value = clean(typeof raw[i + 1] === 'string' ? raw[i + 1] as string : (raw[i + 1] as Buffer).toString('latin1'))
+    const n = raw[i] as Buffer | string
+    const name = (typeof n === 'string' ? n : n.toString('latin1')).toLowerCase()
+    const v = raw[i + 1] as Buffer | string
+    // As undici's parser (strict llhttp) read it: no byte outside HTAB, SP-~ and
+    // obs-text, which is what Node's writeHead takes (test/forwarder.test.ts).
+    const value = typeof v === 'string' ? v : v.toString('latin1')
     if (ANSWER_HOP_BY_HOP.has(name)) {
-      if (name === 'connection') (listed ??= []).push(...value.split(',').map((s) => s.trim().toLowerCase()))
+      if (name === 'connection') {
+        const more = connectionListed(value)
+        if (more !== null) (listed ??= []).push(...more)
+      }
       continue
     }
     const prior = out[name]
@@ -129,14 +158,12 @@ function answerHeaders (raw: ReadonlyArray<Buffer | string> | null): AnswerHeade
 
 interface ClientConnection {
   readonly destroyed: boolean
-  once (event: 'close', listener: () => void): unknown
-  removeListener (event: 'close', listener: () => void): unknown
 }
 
 /**
- * The connection whose closing cancels the upstream request: the socket (a
- * request's own 'close' also comes once its body was read, the client still
- * there), or over HTTP/2 the request's stream (a client cancels a stream).
+ * The client's connection, to ask whether it is gone already: the socket (a
+ * request's own `destroyed` also says so once its body was read, the client
+ * still there), or over HTTP/2 the request's stream (a client cancels a stream).
  */
 export function clientConnection (request: FastifyRequest): ClientConnection | undefined {
   return (request.raw as { stream?: ClientConnection }).stream ?? request.raw.socket
@@ -160,7 +187,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.reply = reply
     this.opts = opts
     this.conn = clientConnection(request)
-    if (this.conn !== undefined) this.conn.once('close', this.clientGone)
+    // The response closes with its connection (HTTP/1.1) or stream (HTTP/2), and
+    // after a complete answer too (done by then): a listener on the response,
+    // not on the long-lived socket, which Node itself listens on per request.
+    reply.raw.once('close', this.clientGone)
   }
 
   /** The client left before the exchange ended: the upstream request goes with it (nginx proxy_ignore_client_abort off). */
@@ -171,7 +201,6 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private finish (): void {
     this.done = true
-    this.conn?.removeListener('close', this.clientGone)
     if (this.resume !== null) this.reply.raw.removeListener('drain', this.resume)
   }
 
@@ -266,20 +295,12 @@ export function forwarder (opts: ForwardOptions): (request: FastifyRequest, repl
     }
 
     const inbound = request.headers
-    let headers: OutgoingHeaders = {}
-    // HTTP/2 pseudo-headers (`:path`...) are not headers to send.
-    for (const name in inbound) if (name.charCodeAt(0) !== 0x3a) headers[name] = inbound[name]
-    dropConnectionHeaders(headers)
-    // undici frames the body itself.
-    delete headers['transfer-encoding']
-    headers.host = host
-
     const method = request.method
+    // A GET or HEAD body is read and dropped, as before: it means nothing to the upstream.
+    const bodiless = method === 'GET' || method === 'HEAD'
+    let headers = upstreamHeaders(inbound, host, bodiless)
     let body: Buffer | Readable | null = null
-    if (method === 'GET' || method === 'HEAD') {
-      // Read and dropped, as before (a GET or HEAD body means nothing to the upstream).
-      delete headers['content-length']
-    } else {
+    if (!bodiless) {
       const buffered = (request as unknown as { [kBufferedBody]?: Buffer })[kBufferedBody]
       if (buffered !== undefined) {
         body = buffered
