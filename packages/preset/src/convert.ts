@@ -157,7 +157,10 @@ export function convertNginx (directives: Directive[]): Converted {
       case 'auth_jwt_validate_alg': p.algorithms = a; return true
       case 'auth_jwt_phase': case 'jwt_phase': p.phase = a[0] === 'preaccess' ? 'preaccess' : 'access'; return true
       case 'auth_jwt_type':
-        if (a[0] !== 'signed') note(d, 'only signed tokens (JWS) are supported')
+        // nginx takes the decryption key from the same key set as the signing
+        // keys and accepts every JWE algorithm it knows; "decrypt" needs the
+        // private key apart and the alg/enc values allowed, which the config does not say.
+        if (a[0] !== 'signed') note(d, `add "decrypt": { "type": "${a[0] === 'encrypted' ? 'encrypted' : 'nested'}", "keys": [{ "file": <the private decryption key> }], "algorithms": [<alg>, <enc>] } to the policy: nginx's key set mixes decryption and signing keys and names no JWE algorithms`)
         return true
       case 'jwt_revocation_list_sub': case 'auth_jwt_revocation_list_sub': (p.revocation ??= {}).sub = a[0]; return true
       case 'jwt_revocation_list_kid': case 'auth_jwt_revocation_list_kid': (p.revocation ??= {}).kid = a[0]; return true

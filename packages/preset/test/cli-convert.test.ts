@@ -3,6 +3,7 @@ import { createHmac, randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { start } from '../src/index.js'
+import { convertNginx } from '../src/convert.js'
 import { parseNginx } from '../src/nginx-conf.js'
 import { run } from './helpers/cli.js'
 import { tempDir, upstream, writeJson } from './helpers/fixtures.js'
@@ -138,4 +139,16 @@ tap.test('syntax errors name the line; usage', async (t) => {
   const none = await run(['convert'])
   t.equal(none.code, 1)
   t.equal(none.stderr, 'fastify-jwt-gateway: an nginx config file is required\nRun `fastify-jwt-gateway convert --help` for usage.\n')
+})
+
+tap.test('auth_jwt_type: signed is the default; encrypted and nested are listed with the "decrypt" to add', async (t) => {
+  const conf = (type: string): string => `http { server { listen 8080; location /api/ { auth_jwt "api"; auth_jwt_type ${type}; auth_jwt_key_file keys.jwk; proxy_pass http://127.0.0.1:9000; } } }\n`
+  const signed = convertNginx(parseNginx(conf('signed')))
+  t.same(signed.notes, [], 'signed: nothing to say')
+  for (const type of ['encrypted', 'nested']) {
+    const { config, notes } = convertNginx(parseNginx(conf(type)))
+    t.same(notes.map((n) => [n.line, n.directive]), [[1, `auth_jwt_type ${type}`]], type)
+    t.equal(notes[0]?.why, `add "decrypt": { "type": "${type}", "keys": [{ "file": <the private decryption key> }], "algorithms": [<alg>, <enc>] } to the policy: nginx's key set mixes decryption and signing keys and names no JWE algorithms`)
+    t.equal(config.routes[0].jwt?.decrypt ?? config.jwt?.decrypt, undefined, 'no half-made decrypt')
+  }
 })
