@@ -26,8 +26,6 @@ declare module 'fastify' {
 /** What other parts of the gateway update (the forwarder, revocation lists); reachable as `fastify.gatewayMetrics`. */
 export interface GatewayMetrics {
   readonly registry: Registry
-  /** One failed upstream request; `kind`: `unavailable`, `timeout`, ... */
-  upstreamError (route: string, upstream: string, kind: string): void
   /** Passive health of one upstream server of a route. */
   upstreamUp (route: string, upstream: string, up: boolean): void
   /** The Prometheus text of this instance (or, in a cluster worker, of every worker). */
@@ -142,7 +140,6 @@ export function registerMetrics (fastify: FastifyInstance, opts: MetricsOptions)
 
   const metrics: GatewayMetrics = {
     registry,
-    upstreamError: (route, upstream, kind) => upstreamErrors.inc({ route, upstream, kind }),
     upstreamUp: (route, upstream, up) => upstreamUp.set({ route, upstream }, up ? 1 : 0),
     scrape: () => opts.aggregate === undefined ? registry.metrics() : opts.aggregate(registry)
   }
