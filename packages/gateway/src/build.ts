@@ -5,6 +5,7 @@ import { gatewayPlugin } from './plugin.js'
 import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
 import type { SecureServerOptions } from 'node:http2'
 import type { BuildGatewayOptions, GatewayConfig } from './types.js'
+import { validatedOptions } from './validated.js'
 
 function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logger']): Partial<FastifyServerOptions> {
   const level = config.server?.logLevel ?? 'info'
@@ -85,11 +86,11 @@ export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOpt
     ...(server.normalizePath === true ? { rewriteUrl: (req: { url?: string }) => normalizeTarget(req.url ?? '') ?? req.url ?? '' } : {}),
     ...listenerOptions(config, opts.https)
   } as FastifyServerOptions)
-  app.register(gatewayPlugin, {
-    ...config,
+  // The plugin gets what was checked above and does not check it again (validated.ts).
+  app.register(gatewayPlugin, validatedOptions(config, {
     ...(opts.baseDir === undefined ? {} : { baseDir: opts.baseDir }),
     ...(opts.aggregateMetrics === undefined ? {} : { aggregateMetrics: opts.aggregateMetrics })
-  })
+  }))
   try {
     await app.ready()
   } catch (err) {

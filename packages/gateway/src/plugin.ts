@@ -3,13 +3,14 @@ import fp from 'fastify-plugin'
 import httpProxy from '@fastify/http-proxy'
 import type { Pool } from 'undici'
 import {
-  compilePolicy, createHook, mergePolicy, parsePath, policyProblems, readPath, SharedResources, type CompiledPolicy, type JwtPolicy
+  compilePolicy, createHook, mergePolicy, parsePath, readPath, SharedResources, type CompiledPolicy, type JwtPolicy
 } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
   FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, FJG_ERR_WEBSOCKET_DISABLED, GatewayConfigError, type GatewayAnswer
 } from './errors.js'
 import { compileForwarder, type HttpRewrite } from './forward.js'
+import { wasValidated } from './validated.js'
 import { compilePrefixSelector, normalizeTarget, targetProblem, type PrefixSelector } from './paths.js'
 import { DEFAULT_AUTH_TRUSTED_PROXIES, registerAuthEndpoint, type AuthRoute } from './auth-endpoint.js'
 import {
@@ -57,7 +58,8 @@ function problemsOf (err: unknown): string[] {
  * routes and throws them together.
  */
 export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { routes: CompiledRoute[], forwarded: string[] } {
-  const ctx = { baseDir: opts.baseDir, shared: opts.shared, log: opts.log }
+  // The config was validated as a whole just before, its policies included: compilePolicy does not run the schema again.
+  const ctx = { baseDir: opts.baseDir, shared: opts.shared, log: opts.log, validated: true }
   const problems: string[] = []
   const top = config.jwt === undefined || config.jwt === false ? null : config.jwt
   let topPolicy: CompiledPolicy | null = null
@@ -68,9 +70,7 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
   const sharedOnly = top !== null && top.secret === undefined && top.keys === undefined && top.validateSig !== false &&
     config.routes.every((r) => r.jwt !== undefined)
   if (top !== null && sharedOnly) {
-    const own = policyProblems(top, 'jwt')
-    topFailed = own.length > 0
-    problems.push(...own)
+    // Nothing to compile on its own: the config's validation checked it against the schema.
   } else if (top !== null) {
     try {
       topPolicy = compilePolicy(top, { ...ctx, where: 'jwt' })
@@ -261,7 +261,8 @@ function refuseUpgrade (request: FastifyRequest, reply: FastifyReply, done: Hook
 
 async function gateway (fastify: FastifyInstance, opts: GatewayPluginOptions): Promise<void> {
   const { baseDir, aggregateMetrics, ...config } = opts
-  const problems = gatewayConfigProblems(config)
+  // Checked once: here, unless buildGateway checked these options already (validated.ts).
+  const problems = wasValidated(opts) ? [] : gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
 
   const shared = new SharedResources()

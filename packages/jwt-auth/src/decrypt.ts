@@ -8,7 +8,7 @@ import { FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_CRIT, FJG_ERR_TOKEN_DECRYPT, FJG
 import { KeyError } from './keys.js'
 import { JWE_ENCRYPTIONS, JWE_KEY_ALGORITHMS } from './schema.js'
 import type { DecryptOptions } from './types.js'
-import { countMembers, isCanonicalBase64url } from './verify.js'
+import { countMembers, isCanonicalBase64url } from './decoder.js'
 
 // JWE (RFC 7516) in compact form, for `decrypt` (NGINX Plus `auth_jwt_type
 // encrypted | nested`). The cryptography is jose's; what is done here by hand

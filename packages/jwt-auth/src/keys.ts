@@ -1,7 +1,8 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { isCanonicalBase64url } from './decoder.js'
+import { signatureCheck, type SignatureCheck } from './signature.js'
 import type { Algorithm } from './types.js'
-import { isCanonicalBase64url } from './verify.js'
 
 // Key material, parsed once. A key knows which algorithms it may verify: its
 // JWK `alg` pins it to one, otherwise its type decides (an RSA key never
@@ -26,8 +27,16 @@ export interface KeyEntry {
   kty: 'oct' | 'RSA' | 'EC' | 'OKP'
   /** Algorithms this key may verify. */
   algorithms: readonly Algorithm[]
-  /** PEM (SPKI) for public keys, raw bytes for HMAC secrets: what fast-jwt takes. */
+  /**
+   * PEM (SPKI) for public keys, raw bytes for HMAC secrets: the key's one
+   * spelling, which says whether a refetched key is the same (remote-source.ts).
+   * Never parsed again: verification uses `key`.
+   */
   material: string | Buffer
+  /** The key, imported once when it loads; every signature check uses it. */
+  key: KeyObject
+  /** How a signature is checked with this key, chosen when it loads (signature.ts). */
+  check: SignatureCheck
   /** Where the key came from, for logs and `keyStatus()`. */
   source: string
   /** Set to false when the key leaves its set (a rotation): cached tokens it signed stop being accepted. */
@@ -80,8 +89,9 @@ function ktyOf (key: KeyObject): KeyEntry['kty'] {
     case 'rsa':
       return 'RSA'
     case 'rsa-pss':
-      // An id-RSASSA-PSS SPKI: fast-jwt cannot use it, so it would load here and
-      // then fail every token with a bare 401. Refused at start instead.
+      // An id-RSASSA-PSS SPKI: its parameters restrict what it may verify (no
+      // RS*, a fixed PSS hash and salt), so it would load here and then fail
+      // tokens with a bare 401. Refused at start instead.
       throw new KeyError('unsupported key type \'rsa-pss\' (an RSASSA-PSS SPKI); give the RSA public key as an ordinary SPKI or PKCS#1 PEM, or a JWK')
     case 'ec':
       return 'EC'
@@ -100,6 +110,8 @@ function publicEntry (key: KeyObject, kid: string | null, alg: unknown, source: 
     kty,
     algorithms: algorithmsOf(kty, key, alg),
     material: key.export({ type: 'spki', format: 'pem' }) as string,
+    key,
+    check: signatureCheck(kty, key),
     source,
     active: true,
     issuer: null
@@ -109,7 +121,8 @@ function publicEntry (key: KeyObject, kid: string | null, alg: unknown, source: 
 export function secretEntry (secret: Buffer, kid: string | null, alg: unknown, source: string): KeyEntry {
   // An empty HMAC key verifies tokens anyone can forge (fast-jwt GHSA, 2025).
   if (secret.length === 0) throw new KeyError('an HMAC secret must not be empty')
-  return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, source, active: true, issuer: null }
+  const key = createSecretKey(secret)
+  return { kid, kty: 'oct', algorithms: algorithmsOf('oct', null, alg), material: secret, key, check: signatureCheck('oct', key), source, active: true, issuer: null }
 }
 
 /**

@@ -253,6 +253,16 @@ function compileRunner (c: CompiledPolicy, inRequest: boolean): Runner {
   return { run, deny, ours }
 }
 
+/** A route policy's JSON, to reuse its compiled form; null where it cannot be a key (not an object, not serializable). */
+function memoKey (routeJwt: unknown): string | null {
+  if (routeJwt === null || typeof routeJwt !== 'object') return null
+  try {
+    return JSON.stringify(routeJwt)
+  } catch {
+    return null
+  }
+}
+
 let warnedQueryToken = false
 const warnedCodes = new Set<string>()
 function warnOnce (code: string, message: string): void {
@@ -305,12 +315,22 @@ function jwtAuthPlugin (fastify: FastifyInstance, options: JwtPolicy, done: (err
     }
   }
 
+  // Fastify adds a HEAD route beside each GET, with the same config object:
+  // its policy is validated and compiled once, and shared. Reused only while
+  // the object still says the same (its JSON and its `require`), so a policy
+  // object changed between two routes is compiled again, never served stale.
+  const byRouteJwt = new WeakMap<JwtPolicy, { json: string, require: unknown, compiled: CompiledPolicy }>()
   /** The policy of a route (null: `jwt: false`); compile errors name the route. */
   function routePolicy (routeJwt: JwtPolicy | false | undefined, methods: string, url: string): CompiledPolicy | null {
     if (routeJwt === false) return null
     if (routeJwt === undefined) return base
+    const json = memoKey(routeJwt)
+    const known = json === null ? undefined : byRouteJwt.get(routeJwt)
+    if (known !== undefined && known.json === json && known.require === routeJwt.require) return known.compiled
     try {
-      return compilePolicy(mergePolicy(options, routeJwt) as JwtPolicy, { shared, log, where: 'config.jwt' })
+      const compiled = compilePolicy(mergePolicy(options, routeJwt) as JwtPolicy, { shared, log, where: 'config.jwt' })
+      if (json !== null) byRouteJwt.set(routeJwt, { json, require: routeJwt.require, compiled })
+      return compiled
     } catch (err) {
       ;(err as Error).message = `${methods} ${url}: ${(err as Error).message}`
       throw err

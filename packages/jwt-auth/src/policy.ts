@@ -129,6 +129,14 @@ export interface CompileContext {
   log?: RemoteLogger
   /** Resources shared between the policies of one app: one fetcher per URL, one watcher per file. */
   shared?: SharedResources
+  /**
+   * The policy is part of a document validated as a whole just before, in the
+   * same synchronous step (the gateway's config, whose check runs
+   * policyProblems on every policy in it; a route's policy merged over the
+   * top one is valid when both are, the schema checking each key on its
+   * own): the schema is not run again. Everything else is still checked.
+   */
+  validated?: boolean
 }
 
 /** What the plugin runs per request; built once per distinct policy. */
@@ -283,8 +291,10 @@ function resolveFile (file: string, baseDir: string | undefined): string {
 
 /** Validates a whole policy and compiles it. Throws an FJG_ERR_OPTION_* naming every problem. */
 export function compilePolicy (input: JwtPolicy, ctx: CompileContext = {}): CompiledPolicy {
-  const problems = policyProblems(input, ctx.where ?? '')
-  if (problems.length > 0) throw invalid(problems)
+  if (ctx.validated !== true) {
+    const problems = policyProblems(input, ctx.where ?? '')
+    if (problems.length > 0) throw invalid(problems)
+  }
   if (input.providers !== undefined) return compileProviders(input, ctx)
   return compileOne(input, ctx, false)
 }

@@ -1,0 +1,43 @@
+import t from 'tap'
+import Fastify from 'fastify'
+import { buildGateway, gatewayPlugin, type GatewayConfig, type GatewayConfigError } from '../src/index.js'
+import { bearer, echoUpstream, hs, request, SECRET } from './helpers/servers.js'
+
+// Issue 11 point 3: a config is validated once per start. buildGateway checks
+// it and hands the plugin a private copy of what it checked, so a change the
+// caller makes after the call (the plugin loads later, at ready) reaches
+// nothing that is built; the plugin registered by an application still checks
+// what it is given.
+
+t.test('buildGateway builds what it validated, whatever the caller changes afterwards', async (t) => {
+  const up = await echoUpstream(t)
+  const config: GatewayConfig = {
+    jwt: { secret: SECRET, audience: 'api' },
+    routes: [{ prefix: '/api', upstream: up.url }, { prefix: '/', upstream: up.url, jwt: false }]
+  }
+  const building = buildGateway(config)
+  // After the check, before the plugin has loaded: neither edit may take effect.
+  ;(config.jwt as { audience: string }).audience = 'other'
+  ;(config.routes[0] as { jwt?: unknown }).jwt = false
+  const app = await building
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as { port: number }
+  const url = `http://127.0.0.1:${address.port}`
+  const none = await request(`${url}/api/x`)
+  t.equal(none.status, 401, 'the route keeps the policy that was validated')
+  t.equal(none.body.code, 'FJG_ERR_TOKEN_MISSING')
+  const other = await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'other' })) })
+  t.equal(other.status, 401)
+  t.equal(other.body.code, 'FJG_ERR_TOKEN_AUDIENCE', 'the audience that was validated')
+  t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'api' })) })).status, 200)
+})
+
+t.test('the plugin registered by an application validates its options', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  app.register(gatewayPlugin, { jwt: { secret: SECRET, leeway: 'x' as any }, routes: [{ prefix: '/a', upstream: 'http://127.0.0.1:9' }] })
+  const err = await app.ready().then(() => null, (e: unknown) => e) as GatewayConfigError
+  t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
+  t.same(err.problems, ['jwt.leeway: must be number, got "x"'])
+})

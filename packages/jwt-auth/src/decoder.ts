@@ -1,0 +1,142 @@
+import {
+  FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_CRIT, FJG_ERR_TOKEN_KID_REQUIRED, FJG_ERR_TOKEN_MALFORMED, type FjgError
+} from './errors.js'
+import type { Algorithm, JsonValue } from './types.js'
+
+// Decoding a compact JWS (RFC 7515 §7.1), apart from checking its signature
+// (signature.ts), as fast-jwt splits decoder.js from verifier.js. Everything
+// here is refused before any key or crypto is involved, and each part is
+// decoded once per token: the verifier reads what this returns.
+
+// base64url alphabet (RFC 4648 §5) as a lookup table: 1 = allowed character.
+const B64URL = new Uint8Array(128)
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_') B64URL[c.charCodeAt(0)] = 1
+// Value of each character, to check that the unused low bits of the last one are zero.
+const B64VAL = new Uint8Array(128)
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('').forEach((c, i) => { B64VAL[c.charCodeAt(0)] = i })
+
+/**
+ * Canonical unpadded base64url (RFC 7515 §2, RFC 4648 §3.5): only the alphabet,
+ * no padding, a length that is not 1 mod 4, and zero unused bits in the last
+ * character. Node's decoder accepts all of these silently, so two different
+ * strings would decode to the same bytes: a token must have one spelling.
+ */
+export function isCanonicalBase64url (s: string, from: number, to: number): boolean {
+  const len = to - from
+  const rem = len & 3
+  if (rem === 1) return false
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 127 || B64URL[c] === 0) return false
+  }
+  if (rem === 0 || len === 0) return true
+  const last = B64VAL[s.charCodeAt(to - 1)] as number
+  // 2 chars carry 8 bits (4 unused), 3 chars carry 16 bits (2 unused).
+  return rem === 2 ? (last & 0x0f) === 0 : (last & 0x03) === 0
+}
+
+/**
+ * Members of the top-level object in `json`, text that JSON.parse has already
+ * accepted (so it is well formed): one ':' per member at depth 1, outside
+ * strings. Fewer keys after parsing than this means a repeated name.
+ */
+export function countMembers (json: string): number {
+  let depth = 0
+  let members = 0
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: the next character is escaped
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) {
+      inString = true
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--
+    } else if (c === 0x3a && depth === 1) {
+      members++
+    }
+  }
+  return members
+}
+
+export function isObject (v: unknown): v is Record<string, JsonValue> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+export const PAYLOAD_NOT_OBJECT = 'the payload is not a JSON object'
+export const malformed = (why: string): FjgError => new FJG_ERR_TOKEN_MALFORMED(why) as FjgError
+
+/** A JWS taken apart. The payload is parsed on first use (`payloadOf`), at most once. */
+export interface DecodedJws {
+  readonly token: string
+  readonly header: Record<string, JsonValue>
+  readonly alg: Algorithm
+  readonly kid: string | null
+  /** Index of the first and second dot. */
+  readonly dot1: number
+  readonly dot2: number
+  /** Null until `payloadOf` parsed it. */
+  payload: Record<string, JsonValue> | null
+}
+
+/** The claims set (RFC 7519 §7.2 step 10: a JSON object), parsed once and kept on `d`. */
+export function payloadOf (d: DecodedJws): Record<string, JsonValue> {
+  if (d.payload !== null) return d.payload
+  let payload: unknown
+  try {
+    payload = JSON.parse(Buffer.from(d.token.slice(d.dot1 + 1, d.dot2), 'base64url').toString('utf8'))
+  } catch {
+    throw malformed(PAYLOAD_NOT_OBJECT)
+  }
+  if (!isObject(payload)) throw malformed(PAYLOAD_NOT_OBJECT)
+  d.payload = payload
+  return payload
+}
+
+export interface DecoderOptions {
+  algorithms: ReadonlySet<Algorithm>
+  /** A token without `kid` is refused (a kid revocation list is set: verify.ts). */
+  requireKid: boolean
+}
+
+/** Compiles `decode(token)`: the parts, their base64url, the header and its members; throws an FjgError. */
+export function compileDecoder (opts: DecoderOptions): (token: string) => DecodedJws {
+  const { algorithms, requireKid } = opts
+  return function decode (token) {
+    const dot1 = token.indexOf('.')
+    const dot2 = dot1 === -1 ? -1 : token.indexOf('.', dot1 + 1)
+    if (dot1 <= 0 || dot2 === -1 || token.indexOf('.', dot2 + 1) !== -1) throw malformed('a JWS has three parts')
+    if (dot2 === dot1 + 1) throw malformed('the payload is empty')
+    if (!isCanonicalBase64url(token, 0, dot1) || !isCanonicalBase64url(token, dot1 + 1, dot2) ||
+      !isCanonicalBase64url(token, dot2 + 1, token.length)) {
+      throw malformed('not canonical base64url')
+    }
+    let header: unknown
+    let headerJson: string
+    try {
+      headerJson = Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8')
+      header = JSON.parse(headerJson)
+    } catch {
+      throw malformed('the header is not JSON')
+    }
+    if (!isObject(header)) throw malformed('the header is not a JSON object')
+    // RFC 7515 §5.2: a repeated header name is rejected or the last one wins.
+    // We reject: the header is read before the signature is checked and picks
+    // the algorithm and the key, and a second "alg", "kid" or "crit" is a probe
+    // for a component that keeps the first one, never what an issuer signs.
+    // (The payload keeps JSON.parse's last-wins: it is signed and parsed once.)
+    if (countMembers(headerJson) !== Object.keys(header).length) throw malformed('a header member is repeated')
+    const alg = header.alg
+    // "none" is never in `algorithms` (policy.ts refuses it), so it fails here in every spelling.
+    if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) throw new FJG_ERR_TOKEN_ALGORITHM()
+    // RFC 7515 §4.1.11: we understand no extension, so any `crit` makes the token invalid.
+    if (header.crit !== undefined) throw new FJG_ERR_TOKEN_CRIT()
+    const kid = header.kid
+    if (kid !== undefined && typeof kid !== 'string') throw malformed('"kid" is not a string')
+    if (requireKid && kid === undefined) throw new FJG_ERR_TOKEN_KID_REQUIRED()
+    return { token, header, alg: alg as Algorithm, kid: (kid as string | undefined) ?? null, dot1, dot2, payload: null }
+  }
+}
