@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
+import type { RemoteKeyOptions } from './types.js'
 
 // TLS toward a remote key source (issue 12.2): a private CA, a client
 // certificate for mutual TLS, the name to verify. nginx: the
@@ -8,18 +9,12 @@ import { createSecureContext } from 'node:tls'
 // proxy_ssl_verify of the location that serves auth_jwt_key_request. The same
 // shape and checks as a gateway route's `tls` (gateway upstream-tls.ts).
 
-export interface KeySourceTls {
-  /** PEM file of the CA(s) that sign the endpoint's certificate (instead of Node's bundled roots). */
-  ca?: string
-  /** PEM client certificate, for endpoints that require mutual TLS. */
-  cert?: string
-  /** PEM private key of `cert`. */
-  key?: string
-  /** Name checked against the endpoint's certificate and sent as SNI (default: the URL's host). */
-  servername?: string
-  /** Default true. false turns certificate verification off (never in production). */
-  rejectUnauthorized?: boolean
-}
+/**
+ * A key source's `tls`, typed from policySchema (types.ts): `ca`, `cert`, `key`
+ * (PEM files), `servername` (checked and sent as SNI; default the URL's host),
+ * `rejectUnauthorized` (default true; false turns verification off).
+ */
+export type KeySourceTls = NonNullable<RemoteKeyOptions['tls']>
 
 /** undici's `connect` TLS options. */
 export interface ConnectTls {
