@@ -19,6 +19,15 @@ type RouteJson = FromSchema<{ type: 'object', additionalProperties: false, requi
 /** The top level's JSON keys as the schema types them, `jwt` and `routes` aside ($refs). */
 type TopJson = FromSchema<{ type: 'object', additionalProperties: false, properties: Omit<GatewaySchema['properties'], 'jwt' | 'routes'> }>
 type RateLimitJson = NonNullable<RouteJson['rateLimit']>
+type ServerJson = NonNullable<TopJson['server']>
+type UpstreamJson = RouteJson['upstream']
+type ClaimRoutingJson = Extract<UpstreamJson, { byClaim: string }>
+type UpstreamServerJson = Exclude<Extract<UpstreamJson, unknown[]>[number], string>
+
+// Interfaces over the derived object types (`interface X extends Derived {}`)
+// add no member: they give editor hovers and messages a name (`ServerTlsConfig`)
+// instead of the expanded object. The upstream union is spelled out for the
+// same reason; test/schema-types.test.ts checks it equals the schema's.
 
 export type HttpMethod = typeof DEFAULT_METHODS[number]
 
@@ -27,10 +36,13 @@ export type HttpMethod = typeof DEFAULT_METHODS[number]
  * built-in routes, request timeouts, TLS. Each key's description (and the
  * nginx directive it replaces) is in the schema and the README's "Server".
  */
-export type ServerConfig = NonNullable<TopJson['server']>
+export interface ServerConfig extends Omit<ServerJson, 'tls'> {
+  /** HTTPS listener (nginx `listen ... ssl`, `ssl_certificate`, ...): files, read by the preset; `buildGateway` takes them loaded, as `opts.https`. */
+  tls?: ServerTlsConfig
+}
 
-/** `server.tls`: the HTTPS listener's files, read by the preset; `buildGateway` takes them loaded, as `opts.https`. */
-export type ServerTlsConfig = NonNullable<ServerConfig['tls']>
+/** `server.tls`: `cert`, `key`, `ca` (PEM files), `minVersion`, `clientAuth`. */
+export interface ServerTlsConfig extends NonNullable<ServerJson['tls']> {}
 
 export type TlsVersion = NonNullable<ServerTlsConfig['minVersion']>
 
@@ -46,15 +58,36 @@ export interface RateLimitConfig extends Omit<RateLimitJson, 'key'> {
   key?: 'sub' | 'ip' | `claim:${string}`
 }
 
+/** A server of an upstream group: `url`, `weight` (default 1), `backup`, `maxFails` (nginx `max_fails`), `failTimeout` (seconds, nginx `fail_timeout`). */
+export interface UpstreamServerConfig extends UpstreamServerJson {}
+
+/** One URL, a list of URLs, or a list of server entries (an upstream group, nginx `upstream {}`). */
+export type UpstreamTarget = string | Array<string | UpstreamServerConfig>
+
+/**
+ * Routing on a verified claim (nginx `map $jwt_claim_tenant $upstream`):
+ * the claim's value picks the target; `default` when it matches none.
+ */
+export interface ClaimRouting extends Omit<ClaimRoutingJson, 'map' | 'default'> {
+  map: Record<string, UpstreamTarget>
+  default?: UpstreamTarget
+}
+
+/** A route's `upstream`: one URL, an upstream group, or routing on a claim. */
+export type UpstreamConfig = UpstreamTarget | ClaimRouting
+
 /** A route: a path prefix, its upstream (one URL, a group, or `byClaim` routing) and its policy. */
-export interface RouteConfig extends Omit<RouteJson, 'rateLimit'> {
+export interface RouteConfig extends Omit<RouteJson, 'rateLimit' | 'upstream'> {
+  /** Origin (and optional base path) requests go to, an upstream group, or `{ byClaim, map, default }`. */
+  upstream: UpstreamConfig
   /** Partial policy merged key by key over the top-level `jwt`; `false` switches it off. */
   jwt?: JwtPolicy | false
   rateLimit?: RateLimitConfig
 }
 
 /** A gateway config (`gateway.json`). */
-export interface GatewayConfig extends TopJson {
+export interface GatewayConfig extends Omit<TopJson, 'server'> {
+  server?: ServerConfig
   /** Inherited by every route. */
   jwt?: JwtPolicy | false
   routes: RouteConfig[]

@@ -8,30 +8,15 @@
 // primary is up. The HTTP client stays undici's: one Pool per server.
 
 import { Dispatcher } from 'undici'
-import type { RouteConfig } from './types.js'
+import type { ClaimRouting, UpstreamConfig, UpstreamServerConfig, UpstreamTarget } from './types.js'
 
 /** nginx `max_fails` default. */
 export const DEFAULT_MAX_FAILS = 1
 /** nginx `fail_timeout` default, in seconds. */
 export const DEFAULT_FAIL_TIMEOUT = 10
 
-// A route's `upstream`, typed from the schema (types.ts RouteConfig): the
-// three forms, split here for the code that handles each.
-
-/** A route's `upstream`: one URL, an upstream group, or routing on a claim. */
-export type UpstreamConfig = RouteConfig['upstream']
-
-/**
- * Routing on a verified claim (nginx `map $jwt_claim_tenant $upstream`):
- * the claim's value picks the target; `default` when it matches none.
- */
-export type ClaimRouting = Extract<UpstreamConfig, { byClaim: string }>
-
-/** One URL, a list of URLs, or a list of server entries (an upstream group). */
-export type UpstreamTarget = Exclude<UpstreamConfig, ClaimRouting>
-
-/** A server of a group: `url`, `weight` (default 1), `backup`, `maxFails` (nginx `max_fails`), `failTimeout` (seconds, nginx `fail_timeout`). */
-export type UpstreamServerConfig = Exclude<Extract<UpstreamTarget, unknown[]>[number], string>
+// A route's `upstream` forms, typed from the schema in types.ts.
+export type { ClaimRouting, UpstreamConfig, UpstreamServerConfig, UpstreamTarget } from './types.js'
 
 export interface UpstreamServerState {
   url: string

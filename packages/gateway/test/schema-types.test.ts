@@ -5,9 +5,10 @@
 // refuses (with the message a user reads), and what the type accepts, it accepts.
 import t from 'tap'
 import { expectTypeOf } from 'expect-type'
+import type { FromSchema } from 'json-schema-to-ts'
 import type { JwtPolicy } from '@fastify-jwt-gateway/jwt-auth'
 import type { GatewayConfig, HttpMethod, RouteConfig, ServerConfig, ServerTlsConfig } from '../src/index.js'
-import type { ClaimRouting, UpstreamServerConfig } from '../src/upstream-group.js'
+import type { ClaimRouting, UpstreamConfig, UpstreamServerConfig } from '../src/upstream-group.js'
 import type { RateLimitConfig } from '../src/types.js'
 import { DEFAULT_METHODS, gatewayConfigProblems, gatewayConfigSchema } from '../src/schema.js'
 
@@ -28,6 +29,9 @@ expectTypeOf<keyof RateLimitConfig>().toEqualTypeOf<SchemaKeys<Route['properties
 expectTypeOf<keyof UpstreamServerConfig>().toEqualTypeOf<SchemaKeys<Route['properties']['upstream']['anyOf'][1]['items']['anyOf'][1]>>()
 expectTypeOf<keyof ClaimRouting>().toEqualTypeOf<SchemaKeys<Route['properties']['upstream']['anyOf'][2]>>()
 expectTypeOf<HttpMethod>().toEqualTypeOf<typeof DEFAULT_METHODS[number]>()
+// The upstream union is spelled out in types.ts (for readable hovers): it must be the schema's.
+expectTypeOf<UpstreamConfig>().toEqualTypeOf<FromSchema<Route['properties']['upstream']>>()
+expectTypeOf<RouteConfig['upstream']>().toEqualTypeOf<FromSchema<Route['properties']['upstream']>>()
 
 // Optional keys stay optional, required ones required (the `?` is part of the
 // type compared); each `jwt` is jwt-auth's policy type.

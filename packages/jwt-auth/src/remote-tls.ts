@@ -1,20 +1,16 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
-import type { RemoteKeyOptions } from './types.js'
+import type { KeySourceTls } from './types.js'
 
 // TLS toward a remote key source (issue 12.2): a private CA, a client
 // certificate for mutual TLS, the name to verify. nginx: the
 // proxy_ssl_trusted_certificate / proxy_ssl_certificate(_key) / proxy_ssl_name /
 // proxy_ssl_verify of the location that serves auth_jwt_key_request. The same
 // shape and checks as a gateway route's `tls` (gateway upstream-tls.ts).
+// KeySourceTls is typed from the schema, in types.ts.
 
-/**
- * A key source's `tls`, typed from policySchema (types.ts): `ca`, `cert`, `key`
- * (PEM files), `servername` (checked and sent as SNI; default the URL's host),
- * `rejectUnauthorized` (default true; false turns verification off).
- */
-export type KeySourceTls = NonNullable<RemoteKeyOptions['tls']>
+export type { KeySourceTls }
 
 /** undici's `connect` TLS options. */
 export interface ConnectTls {

@@ -64,14 +64,26 @@ export interface AnyOfRequirement {
 /** One entry of `requireClaims` / `requireHeaders`: the list is all-of. */
 export type RequirementEntry = Requirement | AnyOfRequirement
 
+// Interfaces over the derived object types below (`interface X extends
+// Derived {}`) add no member: they give editor hovers and messages a name
+// (`RevocationFiles`) instead of the expanded object.
+
 /** Extra parameters of every `WWW-Authenticate` of the policy: RFC 6750 §3 `scope`, RFC 9728 §5.1 `resourceMetadata`. */
-export type ChallengeOptions = NonNullable<PolicyJson['challenge']>
+export interface ChallengeOptions extends NonNullable<PolicyJson['challenge']> {}
 
 /** The keys verify only tokens whose `iss` is exactly this (issue 10, point 6). */
 export type IssuerBinding = Pick<KeySourceJson, 'issuer'>
 
+/**
+ * A key source's `tls`: `ca`, `cert`, `key` (PEM files), `servername` (checked
+ * and sent as SNI; default the URL's host), `rejectUnauthorized` (default true).
+ */
+export interface KeySourceTls extends NonNullable<KeySourceJson['tls']> {}
+
 /** Timing and TLS of a remote key source (docs/live-sources.md): `cacheTtl`, `timeout`, `cooldown`, `maxStale`, `tls`. */
-export type RemoteKeyOptions = Pick<KeySourceJson, 'cacheTtl' | 'timeout' | 'cooldown' | 'maxStale' | 'tls'>
+export interface RemoteKeyOptions extends Pick<KeySourceJson, 'cacheTtl' | 'timeout' | 'cooldown' | 'maxStale'> {
+  tls?: KeySourceTls
+}
 
 /**
  * A key source. The field types are the schema's; the union is hand-written:
@@ -85,25 +97,33 @@ export type KeySource =
   | (Required<Pick<KeySourceJson, 'keyval'>> & RemoteKeyOptions & IssuerBinding)
   | (Required<Pick<KeySourceJson, 'issuer'>> & RemoteKeyOptions)
 
-/** Revocation list files (`sub`, `kid`, `jti`) and/or a Redis store shared by a fleet (`redis`). */
-export type RevocationFiles = NonNullable<PolicyJson['revocation']>
+type RevocationJson = NonNullable<PolicyJson['revocation']>
 
 /** `url`: `redis://[user:password@]host:port[/db]` or `rediss://`; `prefix` of the sorted sets and the channel (default `fjg:`). */
-export type RevocationRedis = NonNullable<RevocationFiles['redis']>
+export interface RevocationRedis extends NonNullable<RevocationJson['redis']> {}
+
+/** Revocation list files (`sub`, `kid`, `jti`) and/or a Redis store shared by a fleet (`redis`). */
+export interface RevocationFiles extends Omit<RevocationJson, 'redis'> {
+  redis?: RevocationRedis
+}
 
 /** The verified-token cache: `size` (LRU entries), `ttl` (seconds, never beyond the token's `exp`). */
-export type CacheOptions = Exclude<NonNullable<PolicyJson['cache']>, false>
+export interface CacheOptions extends Exclude<NonNullable<PolicyJson['cache']>, false> {}
 
 /**
  * The policy: the plugin's options, a gateway route's `jwt`, the preset's `jwt`.
  * Every JSON key comes from policySchema (its description there, and in the
  * README); the keys declared below refine what the schema leaves to code.
  */
-export interface JwtPolicy extends Omit<PolicyJson, 'keys' | 'requireClaims' | 'requireHeaders' | 'decrypt'> {
+export interface JwtPolicy extends Omit<PolicyJson, 'keys' | 'requireClaims' | 'requireHeaders' | 'decrypt' | 'challenge' | 'revocation' | 'cache'> {
   /** Key sources, all combined (see KeySource). */
   keys?: KeySource[]
   requireClaims?: RequirementEntry[]
   requireHeaders?: RequirementEntry[]
+  challenge?: ChallengeOptions
+  revocation?: RevocationFiles
+  /** Verified-token cache; `false` turns it off. */
+  cache?: CacheOptions | false
   /**
    * One entry per issuer (Envoy `providers`): the token's (unverified) `iss`
    * picks exactly one, whose keys alone verify it and whose keys override the
