@@ -56,7 +56,7 @@ const upstreamUrl = {
   type: 'string',
   pattern: '^https?://[^/?#]+(/[^?#]*)?$',
   description: 'http(s) origin, optionally with a base path: "http://127.0.0.1:9000"'
-}
+} as const
 
 const upstreamGroup = {
   type: 'array',
@@ -78,7 +78,7 @@ const upstreamGroup = {
       }
     ]
   }
-}
+} as const
 
 const routeSchema = {
   type: 'object',

@@ -1,139 +1,92 @@
 import type { SecureServerOptions } from 'node:http2'
 import type { FastifyServerOptions } from 'fastify'
+import type { FromSchema } from 'json-schema-to-ts'
 import type { JwtPolicy } from '@fastify-jwt-gateway/jwt-auth'
-import type { UpstreamConfig } from './upstream-group.js'
-import type { UpstreamTlsConfig } from './upstream-tls.js'
-import type { CLIENT_CERT_FIELDS } from './schema.js'
+import type { CLIENT_CERT_FIELDS, DEFAULT_METHODS, gatewayConfigSchema } from './schema.js'
 
-export type HttpMethod = 'DELETE' | 'GET' | 'HEAD' | 'PATCH' | 'POST' | 'PUT' | 'OPTIONS'
+// The config's JSON keys are typed from gatewayConfigSchema (schema.ts), the
+// one source the gateway validates with and the preset publishes as
+// schema.json (json-schema-to-ts's FromSchema, type-only): a key, an enum value
+// or a `required` added there is in these types. Each `jwt` is jwt-auth's
+// JwtPolicy (itself typed from jwt-auth's schema): the schema holds the policy
+// as a $ref to a copy under $defs. Written by hand, and said so at each: the
+// programmatic options no JSON holds (functions, loaded TLS, a logger).
 
-export interface ServerConfig {
-  /** Where the preset listens; `buildGateway` does not listen. */
-  host?: string
-  port?: number
-  /** pino level for the gateway's logger. */
-  logLevel?: string
-  /** Answers 200 `{ status, keys }`, never behind a token. Default `/__gateway/health`. */
-  healthPath?: string
-  /** Accepted for the preset, which runs that many processes; the gateway itself ignores it. */
-  workers?: number | 'auto'
-  /**
-   * Fastify's `trustProxy`: behind a load balancer, `request.ip`, the scheme and
-   * the host come from the trusted proxies' X-Forwarded-* headers.
-   */
-  trustProxy?: boolean | string | number
-  /**
-   * Normalize non-canonical request targets (dot segments, `%2e`, `//`,
-   * encoded unreserved characters) and route and forward the result, instead
-   * of answering 400 FJG_ERR_PATH_NOT_CANONICAL. Default false.
-   */
-  normalizePath?: boolean
-  /** Choose routes on the path as spelled (nginx prefix locations); default false: case-folded. */
-  caseSensitive?: boolean
-  /** Pass incoming header names with `_` on (nginx `underscores_in_headers on`); default false: dropped. */
-  underscoresInHeaders?: boolean
-  /** Milliseconds a client may take before its first body byte and between two (nginx client_body_timeout). Default 60000. */
-  bodyTimeout?: number
-  /** Milliseconds a client may take to send its whole request, headers and body (Node's requestTimeout). Default 300000. */
-  requestTimeout?: number
-  /** Readiness: 200 when every key source is usable, else 503 naming those that are not. Default `/__gateway/ready`. */
-  readyPath?: string
-  /** Prometheus metrics (prom-client); `false` turns them off. Default `/__gateway/metrics`. */
-  metricsPath?: string | false
-  /**
-   * HTTPS listener (nginx `listen ... ssl`, `ssl_certificate`, `ssl_certificate_key`,
-   * `ssl_client_certificate`, `ssl_protocols`, `ssl_verify_client`). Files, read
-   * by the preset (relative to the config's folder); `buildGateway` takes them
-   * loaded, as `opts.https`.
-   */
+type GatewaySchema = typeof gatewayConfigSchema
+type RouteSchema = GatewaySchema['$defs']['route']
+/** A route's JSON keys as the schema types them, `jwt` aside (a $ref to the policy). */
+type RouteJson = FromSchema<{ type: 'object', additionalProperties: false, required: RouteSchema['required'], properties: Omit<RouteSchema['properties'], 'jwt'> }>
+/** The top level's JSON keys as the schema types them, `jwt` and `routes` aside ($refs). */
+type TopJson = FromSchema<{ type: 'object', additionalProperties: false, properties: Omit<GatewaySchema['properties'], 'jwt' | 'routes'> }>
+type RateLimitJson = NonNullable<RouteJson['rateLimit']>
+type ServerJson = NonNullable<TopJson['server']>
+type UpstreamJson = RouteJson['upstream']
+type ClaimRoutingJson = Extract<UpstreamJson, { byClaim: string }>
+type UpstreamServerJson = Exclude<Extract<UpstreamJson, unknown[]>[number], string>
+
+// Interfaces over the derived object types (`interface X extends Derived {}`)
+// add no member: they give editor hovers and messages a name (`ServerTlsConfig`)
+// instead of the expanded object. The upstream union is spelled out for the
+// same reason; test/schema-types.test.ts checks it equals the schema's.
+
+export type HttpMethod = typeof DEFAULT_METHODS[number]
+
+/**
+ * `server`: where the preset listens (`buildGateway` does not listen), the
+ * built-in routes, request timeouts, TLS. Each key's description (and the
+ * nginx directive it replaces) is in the schema and the README's "Server".
+ */
+export interface ServerConfig extends Omit<ServerJson, 'tls'> {
+  /** HTTPS listener (nginx `listen ... ssl`, `ssl_certificate`, ...): files, read by the preset; `buildGateway` takes them loaded, as `opts.https`. */
   tls?: ServerTlsConfig
-  /** HTTP/2 over TLS, with HTTP/1.1 for clients that do not offer h2 by ALPN (`listen ... ssl http2`). Needs `tls`. */
-  http2?: boolean
-  /** A plain-HTTP listener that only answers 308 to the same host and path on the TLS port (`return 308 https://$host$request_uri`). */
-  redirectHttp?: { port: number }
-  /**
-   * The auth endpoint for proxies that stay in front (nginx `auth_request`,
-   * Traefik `forwardAuth`, Envoy `ext_authz`), e.g. `/__gateway/auth`. Off by default.
-   */
-  authPath?: string
-  /** Addresses and CIDRs that may call `authPath` (the socket's peer). Default loopback: 127.0.0.0/8, ::1. */
-  authTrustedProxies?: string[]
 }
 
-export type TlsVersion = 'TLSv1.2' | 'TLSv1.3'
+/** `server.tls`: `cert`, `key`, `ca` (PEM files), `minVersion`, `clientAuth`. */
+export interface ServerTlsConfig extends NonNullable<ServerJson['tls']> {}
 
-export interface ServerTlsConfig {
-  /** PEM certificate (chain) file. */
-  cert: string
-  /** PEM private key file. */
-  key: string
-  /** PEM CA file: the CAs client certificates must chain to. */
-  ca?: string
-  /** Lowest TLS version accepted; default TLSv1.2. */
-  minVersion?: TlsVersion
-  /** `required`: the handshake fails without a valid client certificate; `optional`: asked for, checked per route. Needs `ca`. */
-  clientAuth?: 'optional' | 'required'
-}
+export type TlsVersion = NonNullable<ServerTlsConfig['minVersion']>
 
 /** What `clientCertHeaders` can forward from the verified client certificate. */
 export type ClientCertField = typeof CLIENT_CERT_FIELDS[number]
 
-export interface RouteConfig {
-  /** Path prefix the route owns (`/api`); the longest matching prefix wins. */
-  prefix: string
-  /**
-   * Origin (and optional base path) requests go to: `http://127.0.0.1:9000`; or
-   * an upstream group (nginx `upstream {}`): a list of URLs or of
-   * `{ url, weight, backup, maxFails, failTimeout }` servers.
-   */
-  upstream: UpstreamConfig
-  /** TLS toward the upstream servers: `{ ca, cert, key, servername, rejectUnauthorized }` (files relative to the config folder). */
-  tls?: UpstreamTlsConfig
-  /** Send the client's Host to the upstream (nginx `proxy_set_header Host $host`). Default false: the upstream's own host. */
-  preserveHost?: boolean
-  /** Upstream answer headers not passed to the client (nginx `proxy_hide_header`), e.g. `["x-powered-by"]`. */
-  hideHeaders?: string[]
-  /** What replaces `prefix` in the upstream path; default: the upstream's path (`/`), i.e. the prefix is stripped. */
-  rewritePrefix?: string
-  /** Methods proxied; others answer 405 on this prefix. Default: DELETE GET HEAD PATCH POST PUT OPTIONS. */
-  methods?: string[]
-  /** Proxy WebSocket upgrades too (checked by the same policy). */
-  websocket?: boolean
-  /** Milliseconds the upstream may take to send its headers, and between body chunks. Default 60000. */
-  timeout?: number
-  /** Partial policy merged key by key over the top-level `jwt`; `false` switches it off. */
-  jwt?: JwtPolicy | false
-  /** Per-caller rate limit (nginx `limit_req` keyed on `$jwt_claim_sub`), checked after the token. */
-  rateLimit?: RateLimitConfig
-  /** `required`: 403 FJG_ERR_CLIENT_CERT_REQUIRED without a verified client certificate (an `optional` listener). */
-  clientCert?: 'required' | 'optional'
-  /** Header name → field of the verified client certificate (`{ "x-client-dn": "subject" }`); inbound copies are removed on every route. */
-  clientCertHeaders?: Record<string, ClientCertField>
-}
-
-export interface RateLimitConfig {
-  /** Requests allowed per window and key. */
-  max: number
-  /** Milliseconds, or a duration: `"1 minute"`, `"10s"`. */
-  timeWindow: number | string
+/**
+ * `rateLimit`: per-caller rate limit (nginx `limit_req` keyed on `$jwt_claim_sub`),
+ * checked after the token. `key` by hand: the schema's `pattern` is no type.
+ */
+export interface RateLimitConfig extends Omit<RateLimitJson, 'key'> {
   /** Who is counted: `"sub"` (default), `"claim:<path>"` (a verified claim) or `"ip"`. No verified token: the IP. */
   key?: 'sub' | 'ip' | `claim:${string}`
-  /** Shared count across instances: `redis://host:port`. Without it, each instance counts in memory. */
-  redis?: string
-  /** Prefix of the counters' Redis keys (default `fjg:rl:`, then the route prefix). */
-  prefix?: string
-  /** Redis down: `"open"` lets requests through (default, logged), `"closed"` answers 503. */
-  onStoreError?: 'open' | 'closed'
-  /** `"x"` (default): `X-RateLimit-*`; `"draft"`: the IETF draft's `RateLimit-*`. `Retry-After` on 429 either way. */
-  headers?: 'x' | 'draft'
-  /** `required`: 403 FJG_ERR_CLIENT_CERT_REQUIRED without a verified client certificate (an `optional` listener). */
-  clientCert?: 'required' | 'optional'
-  /** Header name → field of the verified client certificate (`{ "x-client-dn": "subject" }`); inbound copies are removed on every route. */
-  clientCertHeaders?: Record<string, ClientCertField>
 }
 
-export interface GatewayConfig {
-  $schema?: string
+/** A server of an upstream group: `url`, `weight` (default 1), `backup`, `maxFails` (nginx `max_fails`), `failTimeout` (seconds, nginx `fail_timeout`). */
+export interface UpstreamServerConfig extends UpstreamServerJson {}
+
+/** One URL, a list of URLs, or a list of server entries (an upstream group, nginx `upstream {}`). */
+export type UpstreamTarget = string | Array<string | UpstreamServerConfig>
+
+/**
+ * Routing on a verified claim (nginx `map $jwt_claim_tenant $upstream`):
+ * the claim's value picks the target; `default` when it matches none.
+ */
+export interface ClaimRouting extends Omit<ClaimRoutingJson, 'map' | 'default'> {
+  map: Record<string, UpstreamTarget>
+  default?: UpstreamTarget
+}
+
+/** A route's `upstream`: one URL, an upstream group, or routing on a claim. */
+export type UpstreamConfig = UpstreamTarget | ClaimRouting
+
+/** A route: a path prefix, its upstream (one URL, a group, or `byClaim` routing) and its policy. */
+export interface RouteConfig extends Omit<RouteJson, 'rateLimit' | 'upstream'> {
+  /** Origin (and optional base path) requests go to, an upstream group, or `{ byClaim, map, default }`. */
+  upstream: UpstreamConfig
+  /** Partial policy merged key by key over the top-level `jwt`; `false` switches it off. */
+  jwt?: JwtPolicy | false
+  rateLimit?: RateLimitConfig
+}
+
+/** A gateway config (`gateway.json`). */
+export interface GatewayConfig extends Omit<TopJson, 'server'> {
   server?: ServerConfig
   /** Inherited by every route. */
   jwt?: JwtPolicy | false

@@ -8,40 +8,15 @@
 // primary is up. The HTTP client stays undici's: one Pool per server.
 
 import { Dispatcher } from 'undici'
+import type { ClaimRouting, UpstreamConfig, UpstreamServerConfig, UpstreamTarget } from './types.js'
 
 /** nginx `max_fails` default. */
 export const DEFAULT_MAX_FAILS = 1
 /** nginx `fail_timeout` default, in seconds. */
 export const DEFAULT_FAIL_TIMEOUT = 10
 
-export interface UpstreamServerConfig {
-  /** `http(s)://host:port` with an optional base path, as a route's single `upstream`. */
-  url: string
-  /** Relative share of requests among the primaries (or among the backups). Default 1. */
-  weight?: number
-  /** Used only when no primary server is up (nginx `backup`). */
-  backup?: boolean
-  /** Failures within `failTimeout` that mark the server down (nginx `max_fails`); 0 = never. Default 1. */
-  maxFails?: number
-  /** Seconds: the window for `maxFails`, and how long the server stays down (nginx `fail_timeout`). Default 10. */
-  failTimeout?: number
-}
-
-/** One URL, a list of URLs, or a list of server entries (an upstream group). */
-export type UpstreamTarget = string | Array<string | UpstreamServerConfig>
-
-/**
- * Routing on a verified claim (nginx `map $jwt_claim_tenant $upstream`):
- * the claim's value picks the target; `default` when it matches none.
- */
-export interface ClaimRouting {
-  byClaim: string
-  map: Record<string, UpstreamTarget>
-  default?: UpstreamTarget
-}
-
-/** A route's `upstream`. */
-export type UpstreamConfig = UpstreamTarget | ClaimRouting
+// A route's `upstream` forms, typed from the schema in types.ts.
+export type { ClaimRouting, UpstreamConfig, UpstreamServerConfig, UpstreamTarget } from './types.js'
 
 export interface UpstreamServerState {
   url: string

@@ -1,25 +1,16 @@
 import { readFileSync } from 'node:fs'
 import { isAbsolute, resolve } from 'node:path'
 import { createSecureContext } from 'node:tls'
+import type { KeySourceTls } from './types.js'
 
 // TLS toward a remote key source (issue 12.2): a private CA, a client
 // certificate for mutual TLS, the name to verify. nginx: the
 // proxy_ssl_trusted_certificate / proxy_ssl_certificate(_key) / proxy_ssl_name /
 // proxy_ssl_verify of the location that serves auth_jwt_key_request. The same
 // shape and checks as a gateway route's `tls` (gateway upstream-tls.ts).
+// KeySourceTls is typed from the schema, in types.ts.
 
-export interface KeySourceTls {
-  /** PEM file of the CA(s) that sign the endpoint's certificate (instead of Node's bundled roots). */
-  ca?: string
-  /** PEM client certificate, for endpoints that require mutual TLS. */
-  cert?: string
-  /** PEM private key of `cert`. */
-  key?: string
-  /** Name checked against the endpoint's certificate and sent as SNI (default: the URL's host). */
-  servername?: string
-  /** Default true. false turns certificate verification off (never in production). */
-  rejectUnauthorized?: boolean
-}
+export type { KeySourceTls }
 
 /** undici's `connect` TLS options. */
 export interface ConnectTls {

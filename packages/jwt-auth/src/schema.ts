@@ -56,7 +56,7 @@ const stringOrList = {
     { type: 'string', minLength: 1 },
     { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 }
   ]
-}
+} as const
 
 const path = {
   description: 'a path (`a.b.c`, `roles[0]`, `a.b[2].c`, `"https://example.com/roles"`) or a list of names',
@@ -64,9 +64,9 @@ const path = {
     { type: 'string', minLength: 1 },
     { type: 'array', items: { type: 'string' }, minItems: 1 }
   ]
-}
+} as const
 
-const status = { type: 'integer', minimum: 400, maximum: 499, description: 'Answer status when the entry fails (default 403)' }
+const status = { type: 'integer', minimum: 400, maximum: 499, description: 'Answer status when the entry fails (default 403)' } as const
 
 // An entry is { claim, op, value } or { anyOf: [entry, ...] }, nestable. The
 // schema stays flat, without a recursive $ref (the gateway embeds this schema
@@ -84,14 +84,14 @@ const requirement = {
     status,
     anyOf: { type: 'array', minItems: 1, items: { type: 'object' }, description: 'Passes when any entry passes (nestable)' }
   }
-}
+} as const
 
 const headerMap = {
   type: 'object',
   description: 'Request header name → claim path',
   propertyNames: { pattern: '^[!#$%&\'*+.^_`|~0-9A-Za-z-]+$' },
   additionalProperties: path
-}
+} as const
 
 const keySource = {
   type: 'object',
@@ -121,7 +121,7 @@ const keySource = {
       }
     }
   }
-}
+} as const
 
 export const policySchema = {
   $id: 'https://fastify-jwt-gateway.dev/schemas/policy.json',

@@ -1,21 +1,41 @@
 import type { FastifyRequest } from 'fastify'
-import type { KeySourceTls } from './remote-tls.js'
+import type { FromSchema } from 'json-schema-to-ts'
+import type { ALGORITHMS, JWE_ENCRYPTIONS, JWE_KEY_ALGORITHMS, OPERATORS, PROVIDER_KEYS, policySchema } from './schema.js'
 
-/** A JSON value, as found in a token's header or payload. */
+// The policy's JSON keys are typed from policySchema (schema.ts), the one
+// source the plugin validates with: a key, an enum value or a `required` added
+// there is in these types, with no second list to keep in step
+// (json-schema-to-ts's FromSchema, type-only). Written by hand, and said so at
+// each: what no JSON Schema holds (the `require` callback), and the rules
+// the schema leaves to policy.ts and claims.ts so that every error names one
+// path (which key of a key source, which form of a requirement entry).
+
+type PolicyProperties = typeof policySchema.properties
+/**
+ * Every JSON key of a policy as the schema types it. `providers` aside: its
+ * item schema is filled at run time from the policy's own properties
+ * (PROVIDER_KEYS), which a type cannot follow; ProviderPolicy picks them here.
+ */
+type PolicyJson = FromSchema<{ type: 'object', additionalProperties: false, properties: Omit<PolicyProperties, 'providers'> }>
+/** One key source as the schema types it: every key optional (schema.ts keeps it flat, policy.ts checks "exactly one of"). */
+type KeySourceJson = NonNullable<PolicyJson['keys']>[number]
+/** One requirement entry as the schema types it: flat (claims.ts checks the two forms). */
+type RequirementJson = NonNullable<PolicyJson['requireClaims']>[number]
+type DecryptJson = NonNullable<PolicyJson['decrypt']>
+type DecryptKeyJson = DecryptJson['keys'][number]
+
+/** A JSON value, as found in a token's header or payload. Hand-written: recursive, and the schema's `value: {}` is any JSON. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
-export type Algorithm =
-  | 'HS256' | 'HS384' | 'HS512'
-  | 'RS256' | 'RS384' | 'RS512'
-  | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512'
-  | 'EdDSA'
-  | 'Ed25519' | 'ES256K'
+export type Algorithm = typeof ALGORITHMS[number]
 
-export type Operator =
-  | 'eq' | '!eq' | 'gt' | 'ge' | 'lt' | 'le'
-  | 'in' | '!in' | 'intersect' | '!intersect' | 'exists' | '!exists'
-  | 'contains' | '!contains' | 'match' | '!match'
+export type Operator = typeof OPERATORS[number]
+
+// Requirement entries: the shape is hand-written, the leaf types are the
+// schema's. The schema's entry is one flat object (a recursive $ref would point
+// elsewhere once the gateway embeds the schema, and `oneOf` would give two
+// messages per mistake); the two exclusive, nestable forms are checked by
+// claims.ts, and typed here so that a mix of them does not type-check.
 
 /** A requirement on a claim (payload) or a JOSE header parameter. */
 export interface Requirement {
@@ -23,11 +43,11 @@ export interface Requirement {
    * Path: `realm.access.role`, `roles[0]`, `a.b[2].c`, `"https://example.com/roles"`
    * (quoted names may hold dots); or a list of names (the older form for names with dots).
    */
-  claim: string | string[]
+  claim: NonNullable<RequirementJson['claim']>
   op: Operator
   value?: JsonValue
   /** Answer status when this entry fails (a 4xx; default 403). Top-level entries only. */
-  status?: number
+  status?: RequirementJson['status']
 }
 
 /** Passes when any of its entries passes; nestable. */
@@ -38,108 +58,72 @@ export interface AnyOfRequirement {
   op?: never
   value?: never
   /** Answer status when every branch fails (a 4xx; default 403). Top-level entries only. */
-  status?: number
+  status?: RequirementJson['status']
 }
 
 /** One entry of `requireClaims` / `requireHeaders`: the list is all-of. */
 export type RequirementEntry = Requirement | AnyOfRequirement
 
-/** Extra parameters of every `WWW-Authenticate` of the policy. */
-export interface ChallengeOptions {
-  /** RFC 6750 §3 `scope="..."`: the scopes the resource wants, space-separated. */
-  scope?: string
-  /** RFC 9728 §5.1 `resource_metadata="..."`: URL of the protected resource metadata. */
-  resourceMetadata?: string
-}
+// Interfaces over the derived object types below (`interface X extends
+// Derived {}`) add no member: they give editor hovers and messages a name
+// (`RevocationFiles`) instead of the expanded object.
 
-export type KeySource =
-  | ({ file: string } & IssuerBinding)
-  | ({ jwk: Record<string, unknown> } & IssuerBinding)
-  | ({ jwks: string } & RemoteKeyOptions & IssuerBinding)
-  | ({ keyval: string } & RemoteKeyOptions & IssuerBinding)
-  | ({ issuer: string } & RemoteKeyOptions)
+/** Extra parameters of every `WWW-Authenticate` of the policy: RFC 6750 §3 `scope`, RFC 9728 §5.1 `resourceMetadata`. */
+export interface ChallengeOptions extends NonNullable<PolicyJson['challenge']> {}
 
 /** The keys verify only tokens whose `iss` is exactly this (issue 10, point 6). */
-export interface IssuerBinding {
-  issuer?: string
-}
+export type IssuerBinding = Pick<KeySourceJson, 'issuer'>
 
-/** Timing of a remote key source (docs/live-sources.md). */
-export interface RemoteKeyOptions {
-  /** Seconds a fetched set is fresh without Cache-Control (default 600). */
-  cacheTtl?: number
-  /** Milliseconds a fetch may take (default 5000). */
-  timeout?: number
-  /** Seconds between refetches caused by unknown kids (default 30). */
-  cooldown?: number
-  /** Seconds past its freshness the last good set is served while fetches fail (default 86400). */
-  maxStale?: number
-  /** TLS toward the endpoint: `{ ca, cert, key, servername, rejectUnauthorized }`, files relative to the config folder. */
+/**
+ * A key source's `tls`: `ca`, `cert`, `key` (PEM files), `servername` (checked
+ * and sent as SNI; default the URL's host), `rejectUnauthorized` (default true).
+ */
+export interface KeySourceTls extends NonNullable<KeySourceJson['tls']> {}
+
+/** Timing and TLS of a remote key source (docs/live-sources.md): `cacheTtl`, `timeout`, `cooldown`, `maxStale`, `tls`. */
+export interface RemoteKeyOptions extends Pick<KeySourceJson, 'cacheTtl' | 'timeout' | 'cooldown' | 'maxStale'> {
   tls?: KeySourceTls
 }
 
-export interface RevocationFiles {
-  sub?: string
-  kid?: string
-  jti?: string
-  /** Revoked sub, kid and jti values shared by a fleet through Redis (with the files, if any). */
+/**
+ * A key source. The field types are the schema's; the union is hand-written:
+ * the schema has one flat object and policy.ts checks that exactly one of
+ * file, jwk, jwks, keyval (or issuer alone) is set, with a message naming it.
+ */
+export type KeySource =
+  | (Required<Pick<KeySourceJson, 'file'>> & IssuerBinding)
+  | (Required<Pick<KeySourceJson, 'jwk'>> & IssuerBinding)
+  | (Required<Pick<KeySourceJson, 'jwks'>> & RemoteKeyOptions & IssuerBinding)
+  | (Required<Pick<KeySourceJson, 'keyval'>> & RemoteKeyOptions & IssuerBinding)
+  | (Required<Pick<KeySourceJson, 'issuer'>> & RemoteKeyOptions)
+
+type RevocationJson = NonNullable<PolicyJson['revocation']>
+
+/** `url`: `redis://[user:password@]host:port[/db]` or `rediss://`; `prefix` of the sorted sets and the channel (default `fjg:`). */
+export interface RevocationRedis extends NonNullable<RevocationJson['redis']> {}
+
+/** Revocation list files (`sub`, `kid`, `jti`) and/or a Redis store shared by a fleet (`redis`). */
+export interface RevocationFiles extends Omit<RevocationJson, 'redis'> {
   redis?: RevocationRedis
 }
 
-export interface RevocationRedis {
-  /** `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS. */
-  url: string
-  /** Prefix of the sorted sets and of the channel. Default `fjg:`. */
-  prefix?: string
-}
+/** The verified-token cache: `size` (LRU entries), `ttl` (seconds, never beyond the token's `exp`). */
+export interface CacheOptions extends Exclude<NonNullable<PolicyJson['cache']>, false> {}
 
-export interface CacheOptions {
-  /** Maximum number of verified tokens kept (LRU). */
-  size?: number
-  /** Seconds an entry may live; never beyond the token's own `exp`. */
-  ttl?: number
-}
-
-/** The policy: the plugin's options, a gateway route's `jwt`, the preset's `jwt`. */
-export interface JwtPolicy {
-  realm?: string
-  token?: string | string[]
-  secret?: string | { base64: string, issuer?: string }
+/**
+ * The policy: the plugin's options, a gateway route's `jwt`, the preset's `jwt`.
+ * Every JSON key comes from policySchema (its description there, and in the
+ * README); the keys declared below refine what the schema leaves to code.
+ */
+export interface JwtPolicy extends Omit<PolicyJson, 'keys' | 'requireClaims' | 'requireHeaders' | 'decrypt' | 'challenge' | 'revocation' | 'cache'> {
+  /** Key sources, all combined (see KeySource). */
   keys?: KeySource[]
-  algorithms?: Algorithm[]
-  issuer?: string | string[]
-  audience?: string | string[]
-  leeway?: number
-  validateExp?: boolean
-  validateSig?: boolean
   requireClaims?: RequirementEntry[]
   requireHeaders?: RequirementEntry[]
-  /** Claims that are space-separated word lists for the list operators; default `["scope", "scp"]`. */
-  spaceDelimitedClaims?: string[]
   challenge?: ChallengeOptions
-  /** RFC 9068 §4: `typ` must be this media type (`at+jwt`), with or without `application/`. */
-  tokenType?: string
-  /** Seconds since `iat` after which a token is refused; makes `iat` required. */
-  maxAge?: number
-  /** Plugin API only: false (or a promise of false) answers 403. */
-  require?: (request: FastifyRequest) => boolean | Promise<boolean>
-  claimsToHeaders?: Record<string, string | string[]>
-  joseHeadersToHeaders?: Record<string, string | string[]>
-  payloadHeader?: string
-  forwardToken?: boolean
   revocation?: RevocationFiles
-  phase?: 'access' | 'preaccess'
-  optional?: boolean
   /** Verified-token cache; `false` turns it off. */
   cache?: CacheOptions | false
-  /** Tokens longer than this many bytes are refused before decoding. */
-  maxTokenSize?: number
-  /**
-   * RFC 8705 §3: `cnf["x5t#S256"]` must equal the SHA-256 thumbprint of the
-   * connection's verified client certificate. `true`: a token without it is
-   * refused; `"if-present"`: only tokens that carry it are held to it.
-   */
-  certificateBound?: boolean | 'if-present'
   /**
    * One entry per issuer (Envoy `providers`): the token's (unverified) `iss`
    * picks exactly one, whose keys alone verify it and whose keys override the
@@ -148,29 +132,27 @@ export interface JwtPolicy {
   providers?: ProviderPolicy[]
   /** Encrypted tokens (JWE; NGINX Plus `auth_jwt_type encrypted | nested`). */
   decrypt?: DecryptOptions
+  /** Plugin API only (a function: not in the JSON Schema): false (or a promise of false) answers 403. */
+  require?: (request: FastifyRequest) => boolean | Promise<boolean>
 }
 
-/** A provider: its issuer and the policy keys that depend on it (schema.ts PROVIDER_KEYS). */
-export interface ProviderPolicy extends Pick<JwtPolicy,
-  'realm' | 'secret' | 'keys' | 'algorithms' | 'audience' | 'leeway' | 'validateExp' | 'requireClaims' |
-  'requireHeaders' | 'spaceDelimitedClaims' | 'challenge' | 'tokenType' | 'maxAge' | 'revocation' | 'certificateBound'> {
+/** A provider: its issuer and the policy keys that depend on it (schema.ts PROVIDER_KEYS, which fills the provider schema too). */
+export interface ProviderPolicy extends Pick<JwtPolicy, Exclude<typeof PROVIDER_KEYS[number], 'issuer'>> {
   /** The `iss` that selects this provider; without `keys` or `secret`, an http(s) issuer is discovered (OpenID). */
   issuer: string
 }
 
-export type JweKeyAlgorithm =
-  | 'RSA-OAEP' | 'RSA-OAEP-256' | 'RSA-OAEP-384' | 'RSA-OAEP-512'
-  | 'ECDH-ES' | 'ECDH-ES+A128KW' | 'ECDH-ES+A192KW' | 'ECDH-ES+A256KW'
-  | 'A128KW' | 'A192KW' | 'A256KW' | 'A128GCMKW' | 'A192GCMKW' | 'A256GCMKW' | 'dir'
-export type JweEncryption = 'A128GCM' | 'A192GCM' | 'A256GCM' | 'A128CBC-HS256' | 'A192CBC-HS384' | 'A256CBC-HS512'
+export type JweKeyAlgorithm = typeof JWE_KEY_ALGORITHMS[number]
+export type JweEncryption = typeof JWE_ENCRYPTIONS[number]
 
-export interface DecryptOptions {
+/**
+ * `decrypt`: `algorithms` (alg and enc values in one list) and `type` are the
+ * schema's; `keys` is `{ file }` or `{ jwk }`, a union by hand as for KeySource
+ * (the schema has one flat object, policy.ts checks "exactly one").
+ */
+export interface DecryptOptions extends Omit<DecryptJson, 'keys'> {
   /** Private keys: `{ file }` (PEM private key, private JWK or JWKS) or `{ jwk }` (RSA, EC P-256/P-384/P-521, oct). */
-  keys: Array<{ file: string } | { jwk: Record<string, unknown> }>
-  /** Allowed `alg` and `enc` values, both kinds in one list (at least one of each). */
-  algorithms: Array<JweKeyAlgorithm | JweEncryption>
-  /** `nested` (default): the JWE holds a signed JWT, verified by the policy; `encrypted`: the JWE holds the claims. */
-  type?: 'nested' | 'encrypted'
+  keys: Array<Required<Pick<DecryptKeyJson, 'file'>> | Required<Pick<DecryptKeyJson, 'jwk'>>>
 }
 
 /**
