@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
-import { FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError } from './errors.js'
+import { FJG_ERR_PATH_NOT_CANONICAL, GatewayConfigError, sendAnswer } from './errors.js'
 import { normalizeTarget } from './paths.js'
 import { gatewayPlugin } from './plugin.js'
 import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
@@ -22,8 +22,7 @@ function badUrl (err: Error & { code?: string }, _req: unknown, reply: FastifyRe
     reply.send(err)
     return
   }
-  const a = FJG_ERR_PATH_NOT_CANONICAL
-  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
+  sendAnswer(reply, FJG_ERR_PATH_NOT_CANONICAL)
 }
 
 /** TLS versions below this are refused (nginx's default ssl_protocols drop TLSv1 and TLSv1.1 too). */

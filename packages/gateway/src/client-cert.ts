@@ -40,13 +40,11 @@ function fieldValue (cert: PeerCertificate, field: ClientCertField): string {
   return describe(cert)[field]
 }
 
-const REQUIRED = FJG_ERR_CLIENT_CERT_REQUIRED
-
 /** onRequest of a `clientCert: "required"` route: 403 without a verified client certificate. */
 export function requireClientCert (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void {
   if (peerCertificate(request) !== null) return done()
-  request.log.info({ tls: { reason: REQUIRED.code, route: request.routeOptions.url } }, 'tls: denied: no verified client certificate')
-  sendAnswer(reply, REQUIRED)
+  request.log.info({ tls: { reason: 'FJG_ERR_CLIENT_CERT_REQUIRED', route: request.routeOptions.url } }, 'tls: denied: no verified client certificate')
+  sendAnswer(reply, FJG_ERR_CLIENT_CERT_REQUIRED)
 }
 
 /** The header names every route strips: those any route's clientCertHeaders writes. */

@@ -7,7 +7,7 @@ import {
 } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { clientCertHeaderNames, requireClientCert, withClientCertHeaders } from './client-cert.js'
 import {
-  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, FJG_ERR_WEBSOCKET_DISABLED, GatewayConfigError, type GatewayAnswer
+  FJG_ERR_BODY_TIMEOUT, FJG_ERR_METHOD_NOT_ALLOWED, FJG_ERR_PATH_NOT_CANONICAL, FJG_ERR_UPSTREAM_NO_MATCH, FJG_ERR_WEBSOCKET_DISABLED, GatewayConfigError, sendAnswer as send
 } from './errors.js'
 import { compileForwarder, type HttpRewrite } from './forward.js'
 import { wasValidated } from './validated.js'
@@ -111,10 +111,6 @@ export function compileRoutes (config: GatewayConfig, opts: CompileOptions): { r
   const forwarded = new Set<string>(topPolicy?.forwardedHeaders ?? [])
   for (const r of routes) for (const h of r.policy?.forwardedHeaders ?? []) forwarded.add(h)
   return { routes, forwarded: [...forwarded] }
-}
-
-function send (reply: FastifyReply, a: GatewayAnswer): void {
-  reply.code(a.statusCode).send({ statusCode: a.statusCode, error: a.error, code: a.code, message: a.message })
 }
 
 /**

@@ -101,7 +101,7 @@ export class RateLimitStores {
 }
 
 function isStoreError (err: unknown): boolean {
-  return (err as { code?: string } | null)?.code !== FJG_ERR_RATE_LIMITED.code
+  return !(err instanceof FJG_ERR_RATE_LIMITED)
 }
 
 /** Adds the limiter to a route's context, as a preHandler after the jwt hook (added before it). */
@@ -118,10 +118,8 @@ export async function addRateLimit (instance: FastifyInstance, c: CompiledRateLi
     keyGenerator: c.keyGenerator,
     // We decide about store errors (below), with a log line the plugin does not write.
     skipOnError: false,
-    errorResponseBuilder: (_request, context) => {
-      const a = FJG_ERR_RATE_LIMITED
-      return Object.assign(new Error(`${a.message}, retry in ${context.after}`), { statusCode: a.statusCode, code: a.code })
-    }
+    // Thrown by the plugin: Fastify's error handler writes it, as sendAnswer's answers.
+    errorResponseBuilder: (_request, context) => new FJG_ERR_RATE_LIMITED(context.after)
   }) as unknown as (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   const closed = c.onStoreError === 'closed'
   const source = c.redis === null ? 'memory' : safeUrl(c.redis)

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify'
 import { Pool } from 'undici'
-import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, sendAnswer, type GatewayAnswer } from './errors.js'
+import { FJG_ERR_UPSTREAM_TIMEOUT, FJG_ERR_UPSTREAM_UNAVAILABLE, sendAnswer, type GatewayAnswerConstructor } from './errors.js'
 import { clientConnection } from './proxy.js'
 import type { ConnectTls } from './upstream-tls.js'
 
@@ -63,7 +63,7 @@ function rootCause (err: ErrorLike): ErrorLike {
 }
 
 /** Status, code and a reason for the log, from what undici reports. */
-export function classifyUpstreamError (err: ErrorLike): { answer: GatewayAnswer, reason: string, cause: string | undefined } {
+export function classifyUpstreamError (err: ErrorLike): { answer: GatewayAnswerConstructor, status: number, reason: string, cause: string | undefined } {
   const cause = rootCause(err)
   const code = cause.code ?? err.code
   const timedOut = (code !== undefined && TIMEOUT_CODES.has(code)) || (err.code !== undefined && TIMEOUT_CODES.has(err.code)) || err.statusCode === 504
@@ -74,7 +74,9 @@ export function classifyUpstreamError (err: ErrorLike): { answer: GatewayAnswer,
       ? `TLS: ${cause.message ?? code}`
       : (cause.message ?? err.message ?? 'unknown error')
   }
-  return { answer: timedOut ? FJG_ERR_UPSTREAM_TIMEOUT : FJG_ERR_UPSTREAM_UNAVAILABLE, reason, cause: code }
+  return timedOut
+    ? { answer: FJG_ERR_UPSTREAM_TIMEOUT, status: 504, reason, cause: code }
+    : { answer: FJG_ERR_UPSTREAM_UNAVAILABLE, status: 502, reason, cause: code }
 }
 
 /**
@@ -90,8 +92,8 @@ export function upstreamErrorHandler (upstream: string, prefix: string): (reply:
       reply.log.info({ upstream: { url: upstream, route: prefix, status: 499 } }, 'upstream: request cancelled, the client closed the connection')
       return
     }
-    const { answer, reason, cause } = classifyUpstreamError(error)
-    reply.log.error({ upstream: { url: upstream, route: prefix, status: answer.statusCode, cause } }, `upstream: ${reason}`)
+    const { answer, status, reason, cause } = classifyUpstreamError(error)
+    reply.log.error({ upstream: { url: upstream, route: prefix, status, cause } }, `upstream: ${reason}`)
     sendAnswer(reply, answer)
   }
 }

@@ -1,8 +1,20 @@
-import createError from '@fastify/error'
+import createFastifyError, { type FastifyErrorConstructor } from '@fastify/error'
 
 // One table of every error this package produces. Request errors carry the
 // HTTP status and a stable code; option errors are thrown at registration.
 // test/errors.test.ts pins this table (count, key === code, status).
+// A denial is sent as its error (plugin.ts deny): Fastify's error handler
+// writes the body, and a host's `setErrorHandler` may reshape it.
+
+/**
+ * `createError` of @fastify/error; a request error (4xx) captures no stack
+ * trace. It is an answer, not a fault (its stack would only name our hook),
+ * denials are the hot path of an attack, and Fastify's error log line would
+ * carry that stack for every one of them. Option errors (500) keep theirs.
+ */
+function createError<C extends string, S extends number> (code: C, message: string, statusCode: S): FastifyErrorConstructor<{ code: C, statusCode: S }> {
+  return createFastifyError(code, message, statusCode, Error, statusCode >= 500)
+}
 
 // --- option errors (thrown at registration, never in a hook) ---
 export const FJG_ERR_OPTION_INVALID = createError('FJG_ERR_OPTION_INVALID', 'Invalid jwt policy: %s', 500)

@@ -151,9 +151,19 @@ function compileRunner (c: CompiledPolicy, inRequest: boolean): Runner {
     // failed check looked at, as `explain` prints them. Never the token.
     const facts = err.code === 'FJG_ERR_TOKEN_TOO_LARGE' ? null : deniedFacts(token, jwt, failed, onHeader)
     request.log.info({ jwt: { reason: err.code, status: a.status, route: request.routeOptions.url, ...who, ...facts } }, `jwt: denied: ${err.message}`)
+    // The error itself goes to Fastify's error handler, which writes the body:
+    // Fastify's default one `{ statusCode, code, error, message }` (the body
+    // `explain` prints), or a host's `setErrorHandler`, which may reshape it.
+    // Status and challenge are set first and survive (error-handler.js keeps
+    // the reply's headers and an explicit non-200 status). Whatever that
+    // handler does, the request goes no further: this hook never calls done.
+    if (err.statusCode !== a.status) err.statusCode = a.status
+    // The cause (fast-jwt's error, with its stack) is not handed on: Fastify's
+    // error log line would print it for every denial; the reason is logged above.
+    if (err.cause !== undefined) delete err.cause
     reply.code(a.status)
     if (a.wwwAuthenticate !== null) reply.header('www-authenticate', a.wwwAuthenticate)
-    reply.send(a.body)
+    reply.send(err)
   }
 
   /** A failed requirement's error, with the entry's own status (default 403). */

@@ -1,7 +1,7 @@
 import { loadConfig } from './config.js'
 import { buildServer } from './server.js'
 import { keyWarnings, resolveConfigFile } from './start.js'
-import { FJG_ERR_CHECK_STRICT, FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { FJG_ERR_CHECK_STRICT, FJG_ERR_CLI_USAGE } from './errors.js'
 import { certificateWarnings, loadTls } from './tls.js'
 
 interface Status { source: string, kids: Array<string | null>, lastError: string | null }
@@ -45,13 +45,13 @@ export async function check (file: string, env: NodeJS.ProcessEnv = process.env)
 
 export async function checkCommand (values: { config?: string, strict?: boolean }, out: NodeJS.WritableStream): Promise<number> {
   const file = resolveConfigFile(values.config)
-  if (file === null) throw new UserError(FJG_ERR_CLI_USAGE, 'check needs a config: --config <file> (no ./gateway.json here)')
+  if (file === null) throw new FJG_ERR_CLI_USAGE('check needs a config: --config <file> (no ./gateway.json here)')
   const result = await check(file)
   for (const w of result.warnings) out.write(`warning: ${w}\n`)
   if (values.strict === true && result.warnings.length > 0) {
     // A warning of check is a key source no token can pass today: an unreachable
     // endpoint, or an issuer whose discovery document names another issuer.
-    throw new UserError(FJG_ERR_CHECK_STRICT, `${file}: ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}, refused by --strict`, result.warnings)
+    throw new FJG_ERR_CHECK_STRICT(`${file}: ${result.warnings.length} warning${result.warnings.length === 1 ? '' : 's'}, refused by --strict`, result.warnings)
   }
   out.write(`${file}: configuration OK (${result.routes} route${result.routes === 1 ? '' : 's'}, ${result.keySources.length} key source${result.keySources.length === 1 ? '' : 's'})\n`)
   return 0

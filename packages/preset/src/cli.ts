@@ -26,7 +26,7 @@ function parse (command: keyof typeof COMMANDS, args: string[]): Record<string, 
     return { ...parsed.values, ...(parsed.positionals.length === 1 ? { file: parsed.positionals[0] } : {}) }
   } catch (err) {
     // parseArgs says what is wrong ("Unknown option '--prot'"); add where to look.
-    throw new UserError(FJG_ERR_CLI_USAGE, `${(err as Error).message}\nRun \`fastify-jwt-gateway ${command} --help\` for usage.`)
+    throw new FJG_ERR_CLI_USAGE(`${(err as Error).message}\nRun \`fastify-jwt-gateway ${command} --help\` for usage.`)
   }
 }
 
@@ -43,7 +43,7 @@ async function run (argv: string[], io: Io): Promise<number | undefined> {
     return 0
   }
   if (!(first in COMMANDS)) {
-    throw new UserError(FJG_ERR_CLI_USAGE, `unknown command '${first}'\nRun \`fastify-jwt-gateway --help\` for the commands.`)
+    throw new FJG_ERR_CLI_USAGE(`unknown command '${first}'\nRun \`fastify-jwt-gateway --help\` for the commands.`)
   }
   const command = first as keyof typeof COMMANDS
   let values: ReturnType<typeof parse>

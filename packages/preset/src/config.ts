@@ -3,7 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path'
 import { jsonPath } from '@fastify-jwt-gateway/jwt-auth/internal'
 import { findJsonSyntaxError } from './json-text.js'
 import {
-  FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError
+  FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError, type UserErrorConstructor
 } from './errors.js'
 import { gatewayConfigProblems, type GatewayConfig } from './gateway.js'
 
@@ -35,7 +35,7 @@ export function readConfigFile (file: string): unknown {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : (err as Error).message
-    throw new UserError(FJG_ERR_CONFIG_READ, `${file}: cannot read the config: ${why}`)
+    throw new FJG_ERR_CONFIG_READ(`${file}: cannot read the config: ${why}`)
   }
   // Editors on Windows like to start UTF-8 files with a BOM; JSON.parse does not.
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
@@ -43,8 +43,8 @@ export function readConfigFile (file: string): unknown {
     return JSON.parse(text)
   } catch (err) {
     const where = findJsonSyntaxError(text)
-    if (where === null) throw new UserError(FJG_ERR_CONFIG_SYNTAX, `${file}: invalid JSON: ${(err as Error).message}`)
-    throw new UserError(FJG_ERR_CONFIG_SYNTAX, `${file}:${where.line}:${where.column}: invalid JSON: ${where.message}`)
+    if (where === null) throw new FJG_ERR_CONFIG_SYNTAX(`${file}: invalid JSON: ${(err as Error).message}`)
+    throw new FJG_ERR_CONFIG_SYNTAX(`${file}:${where.line}:${where.column}: invalid JSON: ${where.message}`)
   }
 }
 
@@ -100,7 +100,7 @@ export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.en
   const out = walk(doc, [])
   if (missing.size > 0) {
     const lines = [...missing].map(([name, at]) => `${at.join(', ')}: environment variable ${name} is not set`)
-    throw new UserError(FJG_ERR_CONFIG_ENV, `${file}: ${missing.size === 1 ? 'an environment variable is' : `${missing.size} environment variables are`} not set: ${[...missing.keys()].join(', ')}`, lines)
+    throw new FJG_ERR_CONFIG_ENV(`${file}: ${missing.size === 1 ? 'an environment variable is' : `${missing.size} environment variables are`} not set: ${[...missing.keys()].join(', ')}`, lines)
   }
   return out
 }
@@ -108,7 +108,7 @@ export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.en
 /** Schema and policy problems, every one as `path: message`. */
 export function validateConfig (doc: unknown, file = 'config'): GatewayConfig {
   const problems = gatewayConfigProblems(doc)
-  if (problems.length > 0) throw new UserError(FJG_ERR_CONFIG_INVALID, `${file}: invalid configuration`, problems)
+  if (problems.length > 0) throw new FJG_ERR_CONFIG_INVALID(`${file}: invalid configuration`, problems)
   return doc as GatewayConfig
 }
 
@@ -188,14 +188,14 @@ export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env):
     // Still check the rest, leaving out what a missing variable explains.
     const unset = new Set(err.problems.flatMap((p) => p.slice(0, p.indexOf(': environment variable')).split(', ')))
     const others = gatewayConfigProblems(raw).filter((p) => !unset.has(p.slice(0, p.indexOf(': '))))
-    throw new UserError(err.code, err.message.split('\n')[0] as string, [...err.problems, ...others, ...fileProblems(raw, baseDir)])
+    throw new (err.constructor as UserErrorConstructor)(err.message.split('\n')[0] as string, [...err.problems, ...others, ...fileProblems(raw, baseDir)])
   }
   let config: GatewayConfig
   try {
     config = validateConfig(substituted, file)
   } catch (err) {
     if (!(err instanceof UserError)) throw err
-    throw new UserError(err.code, `${file}: invalid configuration`, [...err.problems, ...fileProblems(substituted, baseDir)])
+    throw new (err.constructor as UserErrorConstructor)(`${file}: invalid configuration`, [...err.problems, ...fileProblems(substituted, baseDir)])
   }
   return { file, baseDir, config: resolveConfigPaths(config, baseDir) }
 }

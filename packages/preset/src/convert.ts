@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { basename } from 'node:path'
 import type { Io } from './cli.js'
-import { FJG_ERR_CLI_USAGE, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError } from './errors.js'
+import { FJG_ERR_CLI_USAGE, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX } from './errors.js'
 import { NginxSyntaxError, parseNginx, type Directive } from './nginx-conf.js'
 
 // `convert nginx.conf`: the nginx JWT directives (NGINX Plus auth_jwt*, the
@@ -286,18 +286,18 @@ export function convertNginx (directives: Directive[]): Converted {
 }
 
 export function convertCommand (opts: { file?: string, out?: string }, io: Io): number {
-  if (opts.file === undefined) throw new UserError(FJG_ERR_CLI_USAGE, 'an nginx config file is required\nRun `fastify-jwt-gateway convert --help` for usage.')
+  if (opts.file === undefined) throw new FJG_ERR_CLI_USAGE('an nginx config file is required\nRun `fastify-jwt-gateway convert --help` for usage.')
   let text: string
   try {
     text = readFileSync(opts.file, 'utf8')
   } catch (err) {
-    throw new UserError(FJG_ERR_CONFIG_READ, `cannot read '${opts.file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new FJG_ERR_CONFIG_READ(`cannot read '${opts.file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   let directives: Directive[]
   try {
     directives = parseNginx(text)
   } catch (err) {
-    if (err instanceof NginxSyntaxError) throw new UserError(FJG_ERR_CONFIG_SYNTAX, `${opts.file}:${err.line}: ${err.message.replace(/^line \d+: /, '')}`)
+    if (err instanceof NginxSyntaxError) throw new FJG_ERR_CONFIG_SYNTAX(`${opts.file}:${err.line}: ${err.message.replace(/^line \d+: /, '')}`)
     throw err
   }
   const { config, notes } = convertNginx(directives)

@@ -47,13 +47,13 @@ export function pickRoute (config: GatewayConfig, path: string | undefined): { i
 
 async function readToken (opts: ExplainOptions): Promise<string> {
   const [given, ...extra] = opts.positionals
-  if (extra.length > 0) throw new UserError(FJG_ERR_CLI_USAGE, 'explain takes one token (or "-" for stdin)')
+  if (extra.length > 0) throw new FJG_ERR_CLI_USAGE('explain takes one token (or "-" for stdin)')
   let raw: string
   if (given !== undefined && given !== '-') {
     raw = given
   } else {
     const stdin = opts.stdin ?? process.stdin
-    if (given === undefined && stdin.isTTY === true) throw new UserError(FJG_ERR_CLI_USAGE, 'explain needs a token: as an argument, or "-" and the token on stdin')
+    if (given === undefined && stdin.isTTY === true) throw new FJG_ERR_CLI_USAGE('explain needs a token: as an argument, or "-" and the token on stdin')
     raw = given === '-' && stdin === process.stdin
       ? readFileSync(0, 'utf8')
       : await new Promise<string>((resolve, reject) => {
@@ -67,7 +67,7 @@ async function readToken (opts: ExplainOptions): Promise<string> {
   let token = raw.trim()
   // A pasted header value: the scheme is not part of the token.
   if (/^bearer\s+/i.test(token)) token = token.replace(/^bearer\s+/i, '')
-  if (token.length === 0) throw new UserError(FJG_ERR_CLI_USAGE, 'explain needs a token: as an argument, or "-" and the token on stdin')
+  if (token.length === 0) throw new FJG_ERR_CLI_USAGE('explain needs a token: as an argument, or "-" and the token on stdin')
   return token
 }
 
@@ -105,7 +105,7 @@ export async function explainCommand (opts: ExplainOptions, out: NodeJS.Writable
   let baseDir: string
   try {
     const file = resolveConfigFile(opts.config)
-    if (file === null) throw new UserError(FJG_ERR_CLI_USAGE, 'explain needs a config: --config <file> (no ./gateway.json here)')
+    if (file === null) throw new FJG_ERR_CLI_USAGE('explain needs a config: --config <file> (no ./gateway.json here)')
     const loaded = loadConfig(file)
     config = loaded.config
     baseDir = loaded.baseDir

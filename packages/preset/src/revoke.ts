@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { JwtPolicy, RevocationKind } from '@fastify-jwt-gateway/jwt-auth'
 import type { GatewayConfig } from '@fastify-jwt-gateway/gateway'
-import { FJG_ERR_CLI_USAGE, FJG_ERR_REVOKE_STORE, UserError } from './errors.js'
+import { FJG_ERR_CLI_USAGE, FJG_ERR_REVOKE_STORE } from './errors.js'
 
 // The config loader, jwt-auth and ioredis are loaded once the command line is
 // known to be right: a usage mistake is answered at once.
@@ -43,17 +43,17 @@ export function revocationStores (config: GatewayConfig): Store[] {
 
 function target (values: RevokeValues): { kind: RevocationKind, value: string } | null {
   const given = (['sub', 'kid', 'jti'] as const).filter((k) => values[k] !== undefined)
-  if (given.length > 1) throw new UserError(FJG_ERR_CLI_USAGE, `give one of --sub, --kid, --jti, got ${given.map((k) => `--${k}`).join(' and ')}`)
+  if (given.length > 1) throw new FJG_ERR_CLI_USAGE(`give one of --sub, --kid, --jti, got ${given.map((k) => `--${k}`).join(' and ')}`)
   if (given.length === 0) return null
   const kind = given[0] as RevocationKind
   const value = values[kind] as string
-  if (value.length === 0) throw new UserError(FJG_ERR_CLI_USAGE, `--${kind} needs a value`)
+  if (value.length === 0) throw new FJG_ERR_CLI_USAGE(`--${kind} needs a value`)
   return { kind, value }
 }
 
 function ttlOf (raw: string | undefined): number | null {
   if (raw === undefined) return null
-  if (!/^[1-9]\d*$/.test(raw)) throw new UserError(FJG_ERR_CLI_USAGE, `--ttl must be a whole number of seconds, got '${raw}'`)
+  if (!/^[1-9]\d*$/.test(raw)) throw new FJG_ERR_CLI_USAGE(`--ttl must be a whole number of seconds, got '${raw}'`)
   return Number(raw)
 }
 
@@ -76,18 +76,18 @@ export async function revokeCommand (values: RevokeValues, out: NodeJS.WritableS
   const what = target(values)
   const ttl = ttlOf(values.ttl)
   if (values.list === true && (what !== null || values.remove === true || ttl !== null)) {
-    throw new UserError(FJG_ERR_CLI_USAGE, '--list takes no --sub/--kid/--jti, --remove or --ttl')
+    throw new FJG_ERR_CLI_USAGE('--list takes no --sub/--kid/--jti, --remove or --ttl')
   }
-  if (values.list !== true && what === null) throw new UserError(FJG_ERR_CLI_USAGE, 'give --sub, --kid or --jti (or --list)')
-  if (values.remove === true && ttl !== null) throw new UserError(FJG_ERR_CLI_USAGE, '--remove takes no --ttl')
+  if (values.list !== true && what === null) throw new FJG_ERR_CLI_USAGE('give --sub, --kid or --jti (or --list)')
+  if (values.remove === true && ttl !== null) throw new FJG_ERR_CLI_USAGE('--remove takes no --ttl')
 
   const file = (await import('./start.js')).resolveConfigFile(values.config)
-  if (file === null) throw new UserError(FJG_ERR_CLI_USAGE, 'revoke needs a config: --config <file> (no ./gateway.json here)')
+  if (file === null) throw new FJG_ERR_CLI_USAGE('revoke needs a config: --config <file> (no ./gateway.json here)')
   const { loadConfig } = await import('./config.js')
   const { loadRevoked, revokeInRedis, safeUrl, unrevokeInRedis } = await lib()
   const { config } = loadConfig(file, env)
   const stores = revocationStores(config)
-  if (stores.length === 0) throw new UserError(FJG_ERR_CLI_USAGE, `${file}: no policy has "revocation": { "redis": ... }; nothing to write to`)
+  if (stores.length === 0) throw new FJG_ERR_CLI_USAGE(`${file}: no policy has "revocation": { "redis": ... }; nothing to write to`)
 
   const failed: string[] = []
   for (const store of stores) {
@@ -119,7 +119,7 @@ export async function revokeCommand (values: RevokeValues, out: NodeJS.WritableS
     }
   }
   if (failed.length > 0) {
-    throw new UserError(FJG_ERR_REVOKE_STORE, `${failed.length} of ${stores.length} revocation store${stores.length === 1 ? '' : 's'} failed`, failed)
+    throw new FJG_ERR_REVOKE_STORE(`${failed.length} of ${stores.length} revocation store${stores.length === 1 ? '' : 's'} failed`, failed)
   }
   return 0
 }

@@ -51,7 +51,7 @@ export async function buildServer (config: GatewayConfig, opts: BuildServerOptio
     // The gateway's and jwt-auth's option errors list their problems, one `path: message` each.
     const listed = (err as { problems?: unknown }).problems
     const problems = Array.isArray(listed) ? listed.map(String) : [(err as Error).message]
-    throw new UserError(FJG_ERR_CONFIG_INVALID, `${opts.source ?? 'config'}: invalid configuration`, problems)
+    throw new FJG_ERR_CONFIG_INVALID(`${opts.source ?? 'config'}: invalid configuration`, problems)
   }
   if (tls !== null) for (const w of certificateWarnings(tls.certificate)) app.log.warn(`tls: ${w}`)
   return app
@@ -76,7 +76,7 @@ export function listenProblem (err: unknown, host: string, port: number): UserEr
       : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
         ? 'no such local address'
         : null
-  return why === null ? null : new UserError(FJG_ERR_LISTEN, `cannot listen on ${host}:${port}: ${why}`)
+  return why === null ? null : new FJG_ERR_LISTEN(`cannot listen on ${host}:${port}: ${why}`)
 }
 
 /**

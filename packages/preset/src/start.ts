@@ -404,7 +404,7 @@ function guardExitFlush (running: RunningGateway): void {
 function parsePort (value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (!/^\d+$/.test(value) || n > 65535) throw new UserError(FJG_ERR_CLI_USAGE, `--port must be a port number from 0 to 65535, got '${value}'`)
+  if (!/^\d+$/.test(value) || n > 65535) throw new FJG_ERR_CLI_USAGE(`--port must be a port number from 0 to 65535, got '${value}'`)
   return n
 }
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { createSecureContext, type SecureContextOptions } from 'node:tls'
 import type { FastifyBaseLogger } from 'fastify'
-import { FJG_ERR_CONFIG_INVALID, UserError } from './errors.js'
+import { FJG_ERR_CONFIG_INVALID } from './errors.js'
 import type { ServerConfig } from './gateway.js'
 
 // The edge TLS of the preset (issue 16): `server.tls` files read, checked
@@ -98,7 +98,7 @@ export function readTls (tls: TlsConfig, baseDir: string): { loaded: LoadedTls |
 /** `readTls` for the start and `check`: a UserError naming every problem. */
 export function loadTls (tls: TlsConfig, baseDir: string, source = 'config'): LoadedTls {
   const { loaded, problems } = readTls(tls, baseDir)
-  if (loaded === null) throw new UserError(FJG_ERR_CONFIG_INVALID, `${source}: invalid configuration`, problems)
+  if (loaded === null) throw new FJG_ERR_CONFIG_INVALID(`${source}: invalid configuration`, problems)
   return loaded
 }
 

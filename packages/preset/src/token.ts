@@ -1,15 +1,13 @@
 import { createPrivateKey, type KeyObject, type JsonWebKey } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSigner, type Algorithm } from 'fast-jwt'
-import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { FJG_ERR_CLI_USAGE, FJG_ERR_TOKEN_KEY, type UserError } from './errors.js'
 
 // `fastify-jwt-gateway token`: a development tool that mints a token with a
 // private key file, for demos, tests and curl. It is not an issuer: no key
 // rotation, no audit, and the key file must hold a private key (a public key
 // cannot sign, and a tool that silently fell back to anything else would mint
 // tokens no gateway accepts).
-
-export const FJG_ERR_TOKEN_KEY = 'FJG_ERR_TOKEN_KEY'
 
 /** Seconds a minted token is valid when `--exp` is not given. */
 export const DEFAULT_TOKEN_TTL = 3600
@@ -39,13 +37,13 @@ export function parseDuration (text: string): number | null {
   if (text === 'none' || text === '0') return null
   const m = /^(\d+)([smhd]?)$/.exec(text)
   if (m === null || Number(m[1]) === 0) {
-    throw new UserError(FJG_ERR_CLI_USAGE, `--exp must be a duration such as 3600, 30s, 15m, 1h, 7d (or none), got '${text}'`)
+    throw new FJG_ERR_CLI_USAGE(`--exp must be a duration such as 3600, 30s, 15m, 1h, 7d (or none), got '${text}'`)
   }
   return Number(m[1]) * (UNITS[m[2] as string] ?? 1)
 }
 
 function publicOnly (file: string, what: string): UserError {
-  return new UserError(FJG_ERR_TOKEN_KEY, `${file}: ${what} is a public key only: a token can only be signed with the private key (or an HMAC secret)`)
+  return new FJG_ERR_TOKEN_KEY(`${file}: ${what} is a public key only: a token can only be signed with the private key (or an HMAC secret)`)
 }
 
 /** The algorithm an asymmetric key signs with by default, checked against an explicit one. */
@@ -55,19 +53,19 @@ function algFor (file: string, key: KeyObject, wanted: string | undefined): stri
   if (type === 'rsa' || type === 'rsa-pss') natural = 'RS256'
   else if (type === 'ec') natural = EC_ALG[key.asymmetricKeyDetails?.namedCurve ?? '']
   else if (type === 'ed25519') natural = 'EdDSA'
-  if (natural === undefined) throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: unsupported key type '${type ?? 'unknown'}${type === 'ec' ? ` ${key.asymmetricKeyDetails?.namedCurve ?? ''}` : ''}'`)
+  if (natural === undefined) throw new FJG_ERR_TOKEN_KEY(`${file}: unsupported key type '${type ?? 'unknown'}${type === 'ec' ? ` ${key.asymmetricKeyDetails?.namedCurve ?? ''}` : ''}'`)
   if (wanted === undefined) return natural
   const fits = RSA.has(natural) ? RSA.has(wanted) : wanted === natural
-  if (!fits) throw new UserError(FJG_ERR_CLI_USAGE, `--alg ${wanted} does not fit the key in ${file} (a ${type} key: ${RSA.has(natural) ? [...RSA].join(', ') : natural})`)
+  if (!fits) throw new FJG_ERR_CLI_USAGE(`--alg ${wanted} does not fit the key in ${file} (a ${type} key: ${RSA.has(natural) ? [...RSA].join(', ') : natural})`)
   return wanted
 }
 
 function fromJwk (file: string, jwk: JsonWebKey & { kid?: string, alg?: string }, wantedAlg: string | undefined): SigningKey {
   const kid = typeof jwk.kid === 'string' ? jwk.kid : undefined
   if (jwk.kty === 'oct') {
-    if (typeof jwk.k !== 'string') throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: an "oct" JWK needs "k"`)
+    if (typeof jwk.k !== 'string') throw new FJG_ERR_TOKEN_KEY(`${file}: an "oct" JWK needs "k"`)
     const alg = wantedAlg ?? (typeof jwk.alg === 'string' ? jwk.alg : 'HS256')
-    if (!HMAC.has(alg)) throw new UserError(FJG_ERR_CLI_USAGE, `--alg ${alg} does not fit an HMAC key (HS256, HS384, HS512)`)
+    if (!HMAC.has(alg)) throw new FJG_ERR_CLI_USAGE(`--alg ${alg} does not fit an HMAC key (HS256, HS384, HS512)`)
     return { key: Buffer.from(jwk.k, 'base64url'), alg, kid }
   }
   if (jwk.d === undefined) throw publicOnly(file, 'the JWK')
@@ -75,7 +73,7 @@ function fromJwk (file: string, jwk: JsonWebKey & { kid?: string, alg?: string }
   try {
     key = createPrivateKey({ key: jwk, format: 'jwk' })
   } catch (err) {
-    throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: not a usable private JWK: ${(err as Error).message}`)
+    throw new FJG_ERR_TOKEN_KEY(`${file}: not a usable private JWK: ${(err as Error).message}`)
   }
   const alg = algFor(file, key, wantedAlg ?? (typeof jwk.alg === 'string' ? jwk.alg : undefined))
   return { key: key.export({ type: 'pkcs8', format: 'pem' }) as string, alg, kid }
@@ -91,7 +89,7 @@ export function readSigningKey (file: string, wantedAlg?: string, wantedKid?: st
   try {
     data = readFileSync(file)
   } catch (err) {
-    throw new UserError(FJG_ERR_TOKEN_KEY, `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
+    throw new FJG_ERR_TOKEN_KEY(`cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
   }
   const text = data.toString('utf8').trim()
   if (wantedAlg !== undefined && HMAC.has(wantedAlg) && !text.startsWith('{') && !text.startsWith('-----')) {
@@ -104,7 +102,7 @@ export function readSigningKey (file: string, wantedAlg?: string, wantedKid?: st
     try {
       key = createPrivateKey(text)
     } catch (err) {
-      throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: not a usable private key: ${(err as Error).message}`)
+      throw new FJG_ERR_TOKEN_KEY(`${file}: not a usable private key: ${(err as Error).message}`)
     }
     return { key: key.export({ type: 'pkcs8', format: 'pem' }) as string, alg: algFor(file, key, wantedAlg), kid: wantedKid }
   }
@@ -113,7 +111,7 @@ export function readSigningKey (file: string, wantedAlg?: string, wantedKid?: st
     try {
       json = JSON.parse(text)
     } catch (err) {
-      throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: invalid JSON: ${(err as Error).message}`)
+      throw new FJG_ERR_TOKEN_KEY(`${file}: invalid JSON: ${(err as Error).message}`)
     }
     if (Array.isArray(json.keys)) {
       const keys = json.keys as Array<JsonWebKey & { kid?: string }>
@@ -121,13 +119,13 @@ export function readSigningKey (file: string, wantedAlg?: string, wantedKid?: st
       const usable = candidates.filter((k) => k.kty === 'oct' || k.d !== undefined)
       if (candidates.length > 0 && usable.length === 0) throw publicOnly(file, wantedKid === undefined ? 'every key of the JWKS' : `the key '${wantedKid}' of the JWKS`)
       if (usable.length !== 1) {
-        throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: ${usable.length === 0 ? `no key with kid '${wantedKid as string}'` : `${usable.length} private keys: choose one with --kid`}`)
+        throw new FJG_ERR_TOKEN_KEY(`${file}: ${usable.length === 0 ? `no key with kid '${wantedKid as string}'` : `${usable.length} private keys: choose one with --kid`}`)
       }
       return fromJwk(file, usable[0] as JsonWebKey, wantedAlg)
     }
     return fromJwk(file, json, wantedAlg)
   }
-  throw new UserError(FJG_ERR_TOKEN_KEY, `${file}: not a PEM private key or a JWK (for an HMAC secret in a plain file, give --alg HS256)`)
+  throw new FJG_ERR_TOKEN_KEY(`${file}: not a PEM private key or a JWK (for an HMAC secret in a plain file, give --alg HS256)`)
 }
 
 function parseClaims (text: string | undefined): Record<string, unknown> {
@@ -136,10 +134,10 @@ function parseClaims (text: string | undefined): Record<string, unknown> {
   try {
     claims = JSON.parse(text)
   } catch (err) {
-    throw new UserError(FJG_ERR_CLI_USAGE, `--claims must be a JSON object: ${(err as Error).message}`)
+    throw new FJG_ERR_CLI_USAGE(`--claims must be a JSON object: ${(err as Error).message}`)
   }
   if (claims === null || typeof claims !== 'object' || Array.isArray(claims)) {
-    throw new UserError(FJG_ERR_CLI_USAGE, `--claims must be a JSON object, got ${JSON.stringify(claims)}`)
+    throw new FJG_ERR_CLI_USAGE(`--claims must be a JSON object, got ${JSON.stringify(claims)}`)
   }
   return claims as Record<string, unknown>
 }
@@ -149,9 +147,9 @@ function parseClaims (text: string | undefined): Record<string, unknown> {
  * unless the claims give their own or `--exp none`.
  */
 export function mintToken (opts: TokenOptions, now = Date.now()): string {
-  if (opts.key === undefined) throw new UserError(FJG_ERR_CLI_USAGE, '--key <file> is required\nRun `fastify-jwt-gateway token --help` for usage.')
+  if (opts.key === undefined) throw new FJG_ERR_CLI_USAGE('--key <file> is required\nRun `fastify-jwt-gateway token --help` for usage.')
   if (opts.alg !== undefined && !HMAC.has(opts.alg) && !RSA.has(opts.alg) && !['ES256', 'ES384', 'ES512', 'EdDSA'].includes(opts.alg)) {
-    throw new UserError(FJG_ERR_CLI_USAGE, `--alg must be one of ${[...HMAC, ...RSA, 'ES256', 'ES384', 'ES512', 'EdDSA'].join(', ')}, got '${opts.alg}'`)
+    throw new FJG_ERR_CLI_USAGE(`--alg must be one of ${[...HMAC, ...RSA, 'ES256', 'ES384', 'ES512', 'EdDSA'].join(', ')}, got '${opts.alg}'`)
   }
   const claims = parseClaims(opts.claims)
   const ttl = parseDuration(opts.exp ?? String(DEFAULT_TOKEN_TTL))
