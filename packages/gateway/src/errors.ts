@@ -1,10 +1,12 @@
 // The gateway's own answers and errors, one table of @fastify/error
 // constructors, as jwt-auth's: constants named by their code, pinned by
-// test/errors.test.ts (count, key === code, status, message). An answer is
+// test/errors.test.ts (count, key === code, status, message). A 4xx answer is
 // sent by `sendAnswer` as its error, so Fastify's error handler writes the
 // body — the default one `{ statusCode, code, error, message }`, or a host's
 // `setErrorHandler`, which may reshape it as it reshapes jwt-auth's denials.
+// A 5xx answer (502, 503, 504) is sent as that same body directly: see sendAnswer.
 import createError, { type FastifyError, type FastifyErrorConstructor } from '@fastify/error'
+import { STATUS_CODES } from 'node:http'
 import type { FastifyReply } from 'fastify'
 
 /** What an answer constructor makes: a coded error with its HTTP status. */
@@ -64,6 +66,14 @@ export const FJG_ERR_WEBSOCKET_DISABLED = answer('FJG_ERR_WEBSOCKET_DISABLED', '
  */
 export function sendAnswer (reply: FastifyReply, Answer: GatewayAnswerConstructor): void {
   const err = new Answer()
+  if (err.statusCode >= 500) {
+    // An upstream or store failure is logged once, by the gateway, with what
+    // failed (upstream.ts). Through the error handler, Fastify's default would
+    // log it a second time at error level (alerts counting twice), and a host
+    // handler would have to log it itself. The same body, sent directly.
+    reply.code(err.statusCode).send({ statusCode: err.statusCode, code: err.code, error: STATUS_CODES[err.statusCode], message: err.message })
+    return
+  }
   reply.code(err.statusCode).send(err)
 }
 

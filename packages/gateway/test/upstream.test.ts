@@ -21,6 +21,7 @@ t.test('connection refused: 502 with the JSON error body, and the reason logged'
   const line = lines.find((l) => l.upstream !== undefined)
   t.equal(line?.msg, 'upstream: connection refused')
   t.same(line?.upstream, { url: `http://127.0.0.1:${port}`, route: '/', status: 502, cause: 'ECONNREFUSED' })
+  t.equal(lines.filter((l) => l.level >= 50).length, 1, 'one error line, not a second one from Fastify\'s error handler')
 })
 
 t.test('an upstream that never answers: 504 after the route\'s timeout', async (t) => {
