@@ -193,19 +193,25 @@ export class RedisRevocation {
 
   private wire (RedisClass: typeof Redis): { client: Redis, subscriber: Redis } {
     const client = new RedisClass(this.url, redisOptions())
-    // The subscriber queues commands while disconnected: its SUBSCRIBE waits for Redis.
-    const subscriber = new RedisClass(this.url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null }))
+    // The subscriber subscribes on each 'ready' itself: ioredis' own
+    // autoResubscribe sends SUBSCRIBE after a reconnect without handling its
+    // promise, so a connection closed before the reply (a close or another drop
+    // right after a reconnect) was an unhandled rejection: a crash under Node's defaults.
+    const subscriber = new RedisClass(this.url, redisOptions({ enableOfflineQueue: true, maxRetriesPerRequest: null, autoResubscribe: false }))
     this.client = client
     this.subscriber = subscriber
     const channel = channelOf(this.prefix)
-    // ioredis re-subscribes by itself after a reconnect; each 'ready' of either
-    // connection reloads, so nothing published while cut off is missed.
+    // Each 'ready' of either connection reloads (the subscriber's once it is
+    // subscribed again), so nothing published while cut off is missed.
     client.on('ready', () => {
       if (!this.connected) this.log.info({ revocation: { source: this.source } }, 'jwt: revocation store connected')
       this.connected = true
       this.reload()
     })
-    subscriber.on('ready', () => this.reload())
+    subscriber.on('ready', () => {
+      // Subscribed first, then a full load: the load sees every change before it.
+      subscriber.subscribe(channel).then(() => this.reload(), () => {})
+    })
     const down = (err?: Error): void => {
       if (err !== undefined) this.lastError = err.message
       if (!this.connected) return
@@ -241,9 +247,7 @@ export class RedisRevocation {
     import('ioredis').then(({ Redis: RedisClass }) => {
       if (this.closed) return
       const { client, subscriber } = this.wire(RedisClass)
-      // The subscriber queues its SUBSCRIBE until connected (even after a failed
-      // first attempt); once subscribed, a full load sees every change before it.
-      subscriber.subscribe(channelOf(this.prefix)).then(() => this.reload(), () => {})
+      // The subscriber subscribes once connected ('ready' above), also after a failed first attempt.
       subscriber.connect().catch(() => {})
       client.connect().catch(unreachable)
     }, unreachable)
