@@ -102,6 +102,29 @@ export interface DecoderOptions {
   requireKid: boolean
 }
 
+/**
+ * The protected header of a compact JWS or JWE, `token[0, end)` (its base64url
+ * already checked): a JSON object with no member repeated, or an FjgError.
+ * RFC 7515 §5.2: a repeated header name is rejected or the last one wins. We
+ * reject: the header is read before the signature is checked and picks the
+ * algorithm and the key, and a second "alg", "kid" or "crit" is a probe for a
+ * component that keeps the first one, never what an issuer signs. (A JWS
+ * payload keeps JSON.parse's last-wins: it is signed and parsed once.)
+ */
+export function decodeHeader (token: string, end: number): Record<string, JsonValue> {
+  let header: unknown
+  let json: string
+  try {
+    json = Buffer.from(token.slice(0, end), 'base64url').toString('utf8')
+    header = JSON.parse(json)
+  } catch {
+    throw malformed('the header is not JSON')
+  }
+  if (!isObject(header)) throw malformed('the header is not a JSON object')
+  if (countMembers(json) !== Object.keys(header).length) throw malformed('a header member is repeated')
+  return header
+}
+
 /** Compiles `decode(token)`: the parts, their base64url, the header and its members; throws an FjgError. */
 export function compileDecoder (opts: DecoderOptions): (token: string) => DecodedJws {
   const { algorithms, requireKid } = opts
@@ -114,21 +137,7 @@ export function compileDecoder (opts: DecoderOptions): (token: string) => Decode
       !isCanonicalBase64url(token, dot2 + 1, token.length)) {
       throw malformed('not canonical base64url')
     }
-    let header: unknown
-    let headerJson: string
-    try {
-      headerJson = Buffer.from(token.slice(0, dot1), 'base64url').toString('utf8')
-      header = JSON.parse(headerJson)
-    } catch {
-      throw malformed('the header is not JSON')
-    }
-    if (!isObject(header)) throw malformed('the header is not a JSON object')
-    // RFC 7515 §5.2: a repeated header name is rejected or the last one wins.
-    // We reject: the header is read before the signature is checked and picks
-    // the algorithm and the key, and a second "alg", "kid" or "crit" is a probe
-    // for a component that keeps the first one, never what an issuer signs.
-    // (The payload keeps JSON.parse's last-wins: it is signed and parsed once.)
-    if (countMembers(headerJson) !== Object.keys(header).length) throw malformed('a header member is repeated')
+    const header = decodeHeader(token, dot1)
     const alg = header.alg
     // "none" is never in `algorithms` (policy.ts refuses it), so it fails here in every spelling.
     if (typeof alg !== 'string' || !algorithms.has(alg as Algorithm)) throw new FJG_ERR_TOKEN_ALGORITHM()

@@ -8,7 +8,7 @@ import { FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_CRIT, FJG_ERR_TOKEN_DECRYPT, FJG
 import { KeyError } from './keys.js'
 import { JWE_ENCRYPTIONS, JWE_KEY_ALGORITHMS } from './schema.js'
 import type { DecryptOptions } from './types.js'
-import { countMembers, isCanonicalBase64url } from './decoder.js'
+import { decodeHeader, isCanonicalBase64url } from './decoder.js'
 
 // JWE (RFC 7516) in compact form, for `decrypt` (NGINX Plus `auth_jwt_type
 // encrypted | nested`). The cryptography is jose's; what is done here by hand
@@ -249,17 +249,7 @@ function protectedHeader (token: string, keyAlgorithms: ReadonlySet<string>, enc
   for (const [from, to] of bounds) if (!isCanonicalBase64url(token, from, to)) throw malformed('not canonical base64url')
   // The header, the IV, the ciphertext and the tag are never empty (the encrypted key is for dir and ECDH-ES).
   if (d1 === 0 || d3 === d2 + 1 || d4 === d3 + 1 || d4 === token.length - 1) throw malformed('a JWE part is empty')
-  let header: unknown
-  let json: string
-  try {
-    json = Buffer.from(token.slice(0, d1), 'base64url').toString('utf8')
-    header = JSON.parse(json)
-  } catch {
-    throw malformed('the header is not JSON')
-  }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw malformed('the header is not a JSON object')
-  if (countMembers(json) !== Object.keys(header).length) throw malformed('a header member is repeated')
-  const h = header as Record<string, unknown>
+  const h: Record<string, unknown> = decodeHeader(token, d1)
   if (typeof h.alg !== 'string' || !keyAlgorithms.has(h.alg)) throw new FJG_ERR_TOKEN_ALGORITHM()
   if (typeof h.enc !== 'string' || !encryptions.has(h.enc)) throw new FJG_ERR_TOKEN_ALGORITHM()
   // Compressed plaintext before encryption leaks it by length (CRIME-like) and expands without bound.
