@@ -71,8 +71,14 @@ async function dispatchProxy (spec) {
       if (!HOP.has(inbound[i].toLowerCase())) headers.push(inbound[i], inbound[i + 1])
     }
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD'
+    // A client gone before the answer cancels the upstream request: paused on
+    // a response nobody drains, it would hold its upstream connection for good
+    // (after a few load runs that closed connections mid-request, every one).
+    let done = false
+    let cancel = null
+    res.on('close', () => { if (!done && cancel !== null) cancel() })
     pool.dispatch({ origin, path: req.url, method: req.method, headers, body: hasBody ? req : null }, {
-      onConnect () {},
+      onConnect (abort) { cancel = abort },
       onHeaders (status, raw, resume) {
         const out = []
         for (let i = 0; i < raw.length; i += 2) {
@@ -84,8 +90,12 @@ async function dispatchProxy (spec) {
         return true
       },
       onData (chunk) { return res.write(chunk) },
-      onComplete () { res.end() },
+      onComplete () {
+        done = true
+        res.end()
+      },
       onError () {
+        done = true
         if (!res.headersSent) res.writeHead(502)
         res.end()
       }
