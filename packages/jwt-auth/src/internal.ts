@@ -9,3 +9,4 @@ export { headerValue, readPath, splitPath, parsePath, formatPath, wireValue, com
 export { peerCertificate, type PeerCertificate } from './cert-bound.js'
 export { keyOf as revocationKey, redisOptions, safeUrl } from './revocation-redis.js'
 export { loadKeySourceTls, type ConnectTls } from './remote-tls.js'
+export { setEcThreadPool } from './signature.js'

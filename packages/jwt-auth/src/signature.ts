@@ -1,4 +1,5 @@
 import { constants, createHmac, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import type { Algorithm } from './types.js'
 
 // How a signature is checked: one strategy per key, chosen when the key loads
@@ -29,22 +30,27 @@ const HASH: Readonly<Record<Algorithm, string | null>> = {
 const ECDSA_SIZE: Partial<Record<Algorithm, number>> = { ES256: 32, ES384: 48, ES512: 66, ES256K: 32 }
 
 /**
- * HMAC and RSA: checked on the calling thread (2-18 µs), where a thread hop
- * would cost more than it saves.
+ * Checked on the calling thread: HMAC and RSA always (2-18 µs, less than a
+ * thread hand-off), ECDSA and EdDSA where the machine has no core to spare.
  */
 export interface SyncSignatureCheck {
   readonly offThread: false
+  /**
+   * The payload is parsed before the signature is checked: HMAC and RSA, as
+   * fast-jwt did (a bad payload is refused as malformed before any MAC). ECDSA
+   * and EdDSA check the signature first, wherever they run, so a token gets
+   * the same answer on every machine.
+   */
+  readonly payloadFirst: boolean
   /** The signature has the size this key's signatures have; false: not this key's, try the next. */
   fits (signature: Buffer): boolean
   verify (alg: Algorithm, input: Buffer, signature: Buffer): boolean
 }
 
 /**
- * ECDSA and EdDSA: 45-60 µs of CPU each (P-256, Ed25519 on our machines), more
- * than a whole proxied request, so a cache miss runs on libuv's thread pool
- * (crypto.verify with a callback) and the event loop serves other requests
- * meanwhile. Measured (benchmarks/run.mjs, 2 cores, same run): gateway +
- * ES256 with distinct tokens 0.385× → 0.49× of no-auth, EdDSA 0.30× → 0.45×.
+ * ECDSA and EdDSA on libuv's thread pool (crypto.verify with a callback): the
+ * event loop serves other requests during the 45-70 µs a check takes. Chosen
+ * where the machine has cores to spare (ecThreadPool below).
  */
 export interface PoolSignatureCheck {
   readonly offThread: true
@@ -53,12 +59,35 @@ export interface PoolSignatureCheck {
 
 export type SignatureCheck = SyncSignatureCheck | PoolSignatureCheck
 
+/**
+ * Where ECDSA and EdDSA checks run: on the thread pool when this process has
+ * more than 2 cores, on the calling thread otherwise. A pool check costs the
+ * same signature plus a thread hand-off: two wake-ups when the pool is idle,
+ * measured at +40 µs of CPU per check with one in flight on our 2 cores
+ * (+3 µs with 50 queued). On 2 cores the event loop and the pool share the
+ * only other core with the upstream and everything else, so that hand-off is
+ * CPU taken from requests; with more cores it buys a free event loop.
+ * Measured (benchmarks/run.mjs, 2 cores): README, "How a token is verified".
+ */
+let ecThreadPool = availableParallelism() > 2
+
+/**
+ * Overrides that choice for keys loaded from now on (internal: the tests run
+ * both strategies on any machine). Returns the previous value.
+ */
+export function setEcThreadPool (on: boolean): boolean {
+  const was = ecThreadPool
+  ecThreadPool = on
+  return was
+}
+
 const anySize = (): boolean => true
 
 /** HMAC (RFC 7518 §3.2): the MAC computed again and compared in constant time. */
 export function hmacCheck (key: KeyObject): SyncSignatureCheck {
   return {
     offThread: false,
+    payloadFirst: true,
     // The MAC's length is checked by verify: the payload is decoded first, as fast-jwt did.
     fits: anySize,
     verify (alg, input, signature) {
@@ -83,6 +112,7 @@ export function rsaCheck (key: KeyObject): SyncSignatureCheck {
   const pss = { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
   return {
     offThread: false,
+    payloadFirst: true,
     fits: (signature) => signature.length === size,
     verify (alg, input, signature) {
       try {
@@ -97,7 +127,7 @@ export function rsaCheck (key: KeyObject): SyncSignatureCheck {
 
 /** ECDSA (with JWS's R || S, OpenSSL's ieee-p1363 form) and EdDSA, on the thread pool. */
 export function poolCheck (key: KeyObject): PoolSignatureCheck {
-  const options = { key, dsaEncoding: 'ieee-p1363' as const }
+  const options = asymmetricOptions(key)
   return {
     offThread: true,
     verify (alg, input, signature, done) {
@@ -110,11 +140,37 @@ export function poolCheck (key: KeyObject): PoolSignatureCheck {
   }
 }
 
-/** The strategy of a key of this type (keys.ts picks it when the key loads). */
-export function signatureCheck (kty: 'oct' | 'RSA' | 'EC' | 'OKP', key: KeyObject): SignatureCheck {
+/** ECDSA and EdDSA on the calling thread: the same check as poolCheck, without the hand-off. */
+export function ecCheck (key: KeyObject): SyncSignatureCheck {
+  const options = asymmetricOptions(key)
+  return {
+    offThread: false,
+    payloadFirst: false,
+    // The size of an ECDSA signature is checked before any key (ecdsaShapeOk).
+    fits: anySize,
+    verify (alg, input, signature) {
+      try {
+        return cryptoVerify(HASH[alg], input, options, signature)
+      } catch {
+        return false
+      }
+    }
+  }
+}
+
+function asymmetricOptions (key: KeyObject): { key: KeyObject, dsaEncoding: 'ieee-p1363' } {
+  // dsaEncoding applies to ECDSA only; EdDSA signatures are raw bytes anyway.
+  return { key, dsaEncoding: 'ieee-p1363' }
+}
+
+/**
+ * The strategy of a key of this type (keys.ts picks it when the key loads).
+ * `threadPool`: where EC and OKP checks run (default ecThreadPool).
+ */
+export function signatureCheck (kty: 'oct' | 'RSA' | 'EC' | 'OKP', key: KeyObject, threadPool: boolean = ecThreadPool): SignatureCheck {
   if (kty === 'oct') return hmacCheck(key)
   if (kty === 'RSA') return rsaCheck(key)
-  return poolCheck(key)
+  return threadPool ? poolCheck(key) : ecCheck(key)
 }
 
 /**

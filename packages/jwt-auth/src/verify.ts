@@ -169,9 +169,10 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   }
 
   /**
-   * HMAC and RSA, on this thread: per candidate key, the signature's size,
-   * then the payload (parsed once, here: a bad payload is refused as
-   * malformed before any MAC, as fast-jwt did), then the signature itself.
+   * On this thread: per candidate key, the signature's size, then the payload
+   * and the signature in the key's order (payloadFirst: HMAC and RSA refuse a
+   * bad payload as malformed before any MAC, as fast-jwt did; ECDSA and EdDSA
+   * check the signature first, as on the thread pool). Parsed once either way.
    */
   function verifySync (d: DecodedJws, input: Buffer, signature: Buffer, candidates: readonly KeyEntry[], nowMs: number): VerifiedJwt {
     for (let i = 0; i < candidates.length; i++) {
@@ -179,8 +180,9 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
       const check = entry.check
       // One algorithm is one key type (keys.ts): every candidate has the same kind of check.
       if (check.offThread || !check.fits(signature)) continue
-      const payload = payloadOf(d)
+      if (check.payloadFirst) payloadOf(d)
       if (!check.verify(d.alg, input, signature)) continue
+      const payload = payloadOf(d)
       checkClaims(d.header, payload, nowMs / 1000, entry)
       return remember(d.token, d.header, payload, entry, nowMs)
     }
