@@ -1,4 +1,4 @@
-import { compileDecoder, isObject, malformed, PAYLOAD_NOT_OBJECT, payloadOf, type DecodedJws } from './decoder.js'
+import { compileDecoder, deepFreeze, isObject, malformed, PAYLOAD_NOT_OBJECT, payloadOf, type DecodedJws } from './decoder.js'
 import { TokenCache } from './cache.js'
 import {
   FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER,
@@ -14,7 +14,7 @@ import type { Algorithm, JsonValue, VerifiedJwt } from './types.js'
 
 // Decoding lives in decoder.ts, signature checks in signature.ts; these two
 // were imported from here before the split (fuzz tests, decrypt.ts).
-export { countMembers, isCanonicalBase64url } from './decoder.js'
+export { countMembers, deepFreeze, isCanonicalBase64url } from './decoder.js'
 
 export interface VerifierOptions {
   /** Null when signatures are not checked (`validateSig: false`). */
@@ -55,21 +55,6 @@ export function isJwe (token: string): boolean {
   let dots = 0
   for (let i = token.indexOf('.'); i !== -1 && dots < 5; i = token.indexOf('.', i + 1)) dots++
   return dots === 4
-}
-
-// Iterative, not recursive: JSON.parse accepts any depth, so a signed payload
-// may nest arrays tens of thousands of levels deep; recursing here overflowed
-// the stack and turned a valid token into an uncoded error (issue 7).
-export function deepFreeze<T> (root: T): T {
-  const stack: unknown[] = [root]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-      Object.freeze(v)
-      for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k])
-    }
-  }
-  return root
 }
 
 const NO_CLAIMS: Record<string, JsonValue> = Object.freeze({}) as Record<string, JsonValue>
