@@ -23,7 +23,8 @@ const JWT_AUTH = [
 ]
 const JWT_AUTH_INTERNAL = [
   'SharedResources', 'compileHeaderWriter', 'createHook', 'formatPath', 'formatSchemaErrors', 'headerValue', 'jsonPath', 'mergePolicy',
-  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'wireValue', 'loadKeySourceTls'
+  'parsePath', 'peerCertificate', 'policyProblems', 'readPath', 'redisOptions', 'revocationKey', 'safeUrl', 'splitPath', 'wireValue', 'loadKeySourceTls',
+  'setEcThreadPool'
 ]
 const GATEWAY = [
   'CLIENT_CERT_FIELDS', 'DEFAULT_BODY_BUFFER', 'DEFAULT_BODY_TIMEOUT', 'DEFAULT_CONNECT_TIMEOUT', 'DEFAULT_HEALTH_PATH',
@@ -57,6 +58,7 @@ const CASES: Array<[string, string[], string[] | null]> = [
   ['@fastify-jwt-gateway/jwt-auth', JWT_AUTH, null],
   ['@fastify-jwt-gateway/jwt-auth/internal', [...JWT_AUTH.filter((n) => n !== 'default'), ...JWT_AUTH_INTERNAL].sort(), null],
   ['@fastify-jwt-gateway/gateway', sorted(GATEWAY), null],
+  ['@fastify-jwt-gateway/gateway/internal', [...GATEWAY.filter((n) => n !== 'default'), 'checkedConfig'].sort(), null],
   // CommonJS without an ESM twin: Node's `import` adds `default` (module.exports).
   ['fastify-jwt-gateway', PRESET, [...PRESET, 'default'].sort()]
 ]
