@@ -5,7 +5,7 @@ import { gatewayPlugin } from './plugin.js'
 import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
 import type { SecureServerOptions } from 'node:http2'
 import type { BuildGatewayOptions, GatewayConfig } from './types.js'
-import { validatedOptions, wasChecked } from './validated.js'
+import { validatedOptions } from './validated.js'
 
 function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logger']): Partial<FastifyServerOptions> {
   const level = config.server?.logLevel ?? 'info'
@@ -65,8 +65,7 @@ export function listenerOptions (config: GatewayConfig, https: BuildGatewayOptio
  * as `routes[1].jwt.keys[0].file: ...`, before anything is started.
  */
 export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOptions = {}): Promise<FastifyInstance> {
-  // Checked here, unless the preset checked it when it loaded the file (validated.ts).
-  const problems = wasChecked(config) ? [] : gatewayConfigProblems(config)
+  const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
   const server = config.server ?? {}
   const trustProxy = server.trustProxy

@@ -30,39 +30,3 @@ export function validatedOptions (config: GatewayConfig, extra: Pick<GatewayPlug
 export function wasValidated (options: object): boolean {
   return checked.has(options)
 }
-
-// The preset (issue 11, point 3): it validates the config when it loads it,
-// as it must to report every problem with the file's name, then rewrites key
-// and revocation file paths (strings the schema already accepted) and builds.
-// buildGateway does not check such a config again.
-const checkedConfigs = new WeakSet<object>()
-
-function freezeCopy<T> (value: T): T {
-  const copy = copyJson(value)
-  const stack: unknown[] = [copy]
-  while (stack.length > 0) {
-    const v = stack.pop()
-    if (v === null || typeof v !== 'object' || Object.isFrozen(v)) continue
-    const proto = Object.getPrototypeOf(v)
-    if (proto !== Object.prototype && proto !== Array.prototype && proto !== null) continue
-    Object.freeze(v)
-    for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k])
-  }
-  return copy
-}
-
-/**
- * Internal (`@fastify-jwt-gateway/gateway/internal`): a frozen private copy of
- * a config that `gatewayConfigProblems` accepted (the caller's word), which
- * buildGateway then builds without checking it again.
- */
-export function checkedConfig (config: GatewayConfig): GatewayConfig {
-  const copy = freezeCopy(config)
-  checkedConfigs.add(copy)
-  return copy
-}
-
-/** True for a config made by `checkedConfig`. */
-export function wasChecked (config: object): boolean {
-  return checkedConfigs.has(config)
-}

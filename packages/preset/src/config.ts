@@ -5,7 +5,7 @@ import { findJsonSyntaxError } from './json-text.js'
 import {
   FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError, type UserErrorConstructor
 } from './errors.js'
-import { checkedConfig, gatewayConfigProblems, type GatewayConfig } from './gateway.js'
+import { gatewayConfigProblems, type GatewayConfig } from './gateway.js'
 
 // The config loader is a pipeline (platformatic foundation/lib/configuration.js):
 // read → ${ENV} placeholders → validate → resolve paths. Each step reports every
@@ -197,7 +197,5 @@ export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env):
     if (!(err instanceof UserError)) throw err
     throw new (err.constructor as UserErrorConstructor)(`${file}: invalid configuration`, [...err.problems, ...fileProblems(substituted, baseDir)])
   }
-  // Checked once: buildGateway builds this frozen copy without checking it again
-  // (the path rewrite changes strings the schema accepted into absolute ones).
-  return { file, baseDir, config: checkedConfig(resolveConfigPaths(config, baseDir)) }
+  return { file, baseDir, config: resolveConfigPaths(config, baseDir) }
 }

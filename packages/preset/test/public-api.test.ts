@@ -58,7 +58,6 @@ const CASES: Array<[string, string[], string[] | null]> = [
   ['@fastify-jwt-gateway/jwt-auth', JWT_AUTH, null],
   ['@fastify-jwt-gateway/jwt-auth/internal', [...JWT_AUTH.filter((n) => n !== 'default'), ...JWT_AUTH_INTERNAL].sort(), null],
   ['@fastify-jwt-gateway/gateway', sorted(GATEWAY), null],
-  ['@fastify-jwt-gateway/gateway/internal', [...GATEWAY.filter((n) => n !== 'default'), 'checkedConfig'].sort(), null],
   // CommonJS without an ESM twin: Node's `import` adds `default` (module.exports).
   ['fastify-jwt-gateway', PRESET, [...PRESET, 'default'].sort()]
 ]
