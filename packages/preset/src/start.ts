@@ -1,5 +1,6 @@
 import cluster from 'node:cluster'
 import { existsSync } from 'node:fs'
+import { constants as osConstants } from 'node:os'
 import { resolve } from 'node:path'
 import type { Server as TlsServer } from 'node:tls'
 import closeWithGrace from 'close-with-grace'
@@ -211,6 +212,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     }
   }
   announce(url, redirect === null ? {} : { redirectPort: redirect.port })
+  announced = true
   if (demo !== null) (opts.out ?? process.stdout).write(demoBanner(url, demo))
 
   const reloadables: Reloadable[] = []
@@ -458,7 +460,44 @@ export async function startCommand (values: { config?: string, host?: string, po
       describe: (address) => `fastify-jwt-gateway listening on ${urlOf(host, address.port, loaded.config.server?.tls === undefined ? 'http' : 'https')} (${workers} workers)`
     })
   }
-  const running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn, ...(values['pid-file'] === undefined ? {} : { pidFile: values['pid-file'] }) })
+  const early = signalsWhileStarting()
+  let running: RunningGateway
+  try {
+    running = await start({ ...(loaded === undefined ? {} : { loaded }), ...listenOn, ...(values['pid-file'] === undefined ? {} : { pidFile: values['pid-file'] }) })
+  } catch (err) {
+    early.done()
+    throw err
+  }
   handleSignals(running)
+  early.done()
   return undefined
+}
+
+/** Set once the listening line is out: from then on a stop signal means a graceful close. */
+let announced = false
+
+/**
+ * SIGTERM and SIGINT between the start and handleSignals. Before the
+ * listening line: the process exits at once, as with no handler (128 + the
+ * signal's number). After it, the signal waits the few ticks until
+ * handleSignals is in place, then is raised again and closes gracefully: a
+ * supervisor that stops the gateway as soon as it reads "listening" (or a
+ * `start | head -1`) must get the same clean stop as later (exit 0), not
+ * the default action's 143.
+ */
+function signalsWhileStarting (): { done: () => void } {
+  let pending: NodeJS.Signals | null = null
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!announced) process.exit(128 + (osConstants.signals[signal] ?? 0))
+    pending ??= signal
+  }
+  process.on('SIGTERM', onSignal)
+  process.on('SIGINT', onSignal)
+  return {
+    done () {
+      process.removeListener('SIGTERM', onSignal)
+      process.removeListener('SIGINT', onSignal)
+      if (pending !== null) process.kill(process.pid, pending)
+    }
+  }
 }

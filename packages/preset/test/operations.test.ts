@@ -180,3 +180,45 @@ t.test('start --pid-file and reload --pid-file: the config is reloaded, the pid 
   t.equal(stale.code, 1)
   t.equal(stale.stderr, `fastify-jwt-gateway: cannot read the pid file '${pidFile}': ENOENT\n`)
 })
+
+// A supervisor may stop the gateway the moment it reads the listening line.
+// Until handleSignals runs, a SIGTERM took the default action (killed, 143);
+// now it waits those few ticks and closes gracefully. A preload holds the
+// process for 500 ms right after that line is written, so the window is wide.
+t.test('SIGTERM as soon as the listening line is out: a graceful close, exit 0', async (t) => {
+  const dir = tempDir(t)
+  const up = await upstream(t)
+  const file = writeJson(join(dir, 'gateway.json'), { server: { port: 0, logLevel: 'info' }, jwt: false, routes: [{ prefix: '/', upstream: up }] })
+  const preload = join(dir, 'hold.mjs')
+  writeFileSync(preload, [
+    "import fs from 'node:fs'",
+    'const write = fs.writeSync',
+    'fs.writeSync = function (fd, data, ...rest) {',
+    '  const n = write.call(this, fd, data, ...rest)',
+    "  if (fd === 1 && String(data).includes('listening on')) { const until = Date.now() + 500; while (Date.now() < until); }",
+    '  return n',
+    '}',
+    ''
+  ].join('\n'))
+  // `env -u NODE_OPTIONS`: tap's tracker would put itself back, and its signal-exit handler (above).
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, '--import', pathToFileURL(preload).href, BIN, 'start', '--config', file], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('exit', (code, signal) => resolve([code, signal])))
+  let out = ''
+  let sent = false
+  child.stdout.on('data', (d) => {
+    out += d
+    if (!sent && out.includes('listening on')) {
+      sent = true
+      child.kill('SIGTERM')
+    }
+  })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+  const [code, signal] = await exited
+  clearTimeout(timer)
+  t.ok(sent, 'the signal was sent on the listening line')
+  t.same([code, signal], [0, null], 'exit 0, not killed by the signal')
+  t.match(out, /SIGTERM received: closing/, 'the graceful close ran')
+  t.match(out, /"msg":"closed"/)
+})
