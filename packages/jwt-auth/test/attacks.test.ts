@@ -542,7 +542,7 @@ t.test('deeply nested claims: no stack overflow, no 5xx', async (t) => {
   const objects = `{"sub":"user-1","exp":${exp},"a":${'{"a":'.repeat(999)}42${'}'.repeat(999)}}`
   const deepPath = await build(t, { secret: SECRET, maxTokenSize: 64 * 1024, requireClaims: [{ claim: path, op: 'eq', value: 42 }, { claim: path + '.a', op: '!exists' }] })
   granted(t, await get(deepPath, hs256({ alg: 'HS256' }, objects)), 'user-1', 'a 1000-segment path')
-  denied(t, await get(deepPath, hs256({ alg: 'HS256' }, objects.replace('42', '43'))), 403, 'FJG_ERR_CLAIM_REQUIREMENT', 'a 1000-segment path, wrong value')
+  denied(t, await get(deepPath, hs256({ alg: 'HS256' }, objects.replace('42}', '43}'))), 403, 'FJG_ERR_CLAIM_REQUIREMENT', 'a 1000-segment path, wrong value')
   // Without signature checks the payload is the attacker's: still no 5xx.
   const unsigned = await build(t, { validateSig: false, maxTokenSize: 4 * 1024 * 1024, claimsToHeaders: { 'x-deep': 'deep' } })
   const deepObjects = `{"sub":"user-1","deep":${'{"a":'.repeat(100000)}null${'}'.repeat(100000)}}`
