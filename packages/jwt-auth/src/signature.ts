@@ -163,14 +163,11 @@ function asymmetricOptions (key: KeyObject): { key: KeyObject, dsaEncoding: 'iee
   return { key, dsaEncoding: 'ieee-p1363' }
 }
 
-/**
- * The strategy of a key of this type (keys.ts picks it when the key loads).
- * `threadPool`: where EC and OKP checks run (default ecThreadPool).
- */
-export function signatureCheck (kty: 'oct' | 'RSA' | 'EC' | 'OKP', key: KeyObject, threadPool: boolean = ecThreadPool): SignatureCheck {
+/** The strategy of a key of this type (keys.ts picks it when the key loads; EC and OKP: see ecThreadPool). */
+export function signatureCheck (kty: 'oct' | 'RSA' | 'EC' | 'OKP', key: KeyObject): SignatureCheck {
   if (kty === 'oct') return hmacCheck(key)
   if (kty === 'RSA') return rsaCheck(key)
-  return threadPool ? poolCheck(key) : ecCheck(key)
+  return ecThreadPool ? poolCheck(key) : ecCheck(key)
 }
 
 /**
