@@ -15,6 +15,8 @@
 //   dispatch-verify       the same, each request's ES256 token checked first with one bare
 //                         crypto.verify (signing input, signature; no parsing, no policy):
 //                         what a cache miss must add at least, measured as the gateway is
+//   gateway-verify        the gateway, jwt: false, with the same bare crypto.verify before
+//                         each request reaches it: what a cache miss must add at least, in the gateway
 
 import Fastify from 'fastify'
 
@@ -48,22 +50,31 @@ async function fastifyJwtHook (request, reply) {
 // Hop-by-hop (RFC 9110 §7.6.1) and what the proxy sets itself.
 const HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'expect'])
 
+/**
+ * One bare ES256 check of the request's bearer token: its signing input and
+ * signature, no parsing, no policy (the floor of a cache miss). Null: no key.
+ */
+async function bareCheck (spec) {
+  if (spec.verifyKey === undefined) return null
+  const { createPublicKey, verify } = await import('node:crypto')
+  const key = { key: createPublicKey(spec.verifyKey), dsaEncoding: 'ieee-p1363' }
+  return (auth = '') => {
+    const dot = auth.lastIndexOf('.')
+    return dot !== -1 && verify('sha256', Buffer.from(auth.slice(7, dot)), key, Buffer.from(auth.slice(dot + 1), 'base64url'))
+  }
+}
+
 /** The leanest proxy we can write on Node: what the gateway's forwarding is measured against. */
 async function dispatchProxy (spec) {
   const { createServer } = await import('node:http')
   const { Pool } = await import('undici')
-  const { createPublicKey, verify } = await import('node:crypto')
   const origin = new URL(spec.upstream).origin
   const pool = new Pool(origin, { connections: 128, pipelining: 1 })
-  const key = spec.verifyKey === undefined ? null : { key: createPublicKey(spec.verifyKey), dsaEncoding: 'ieee-p1363' }
+  const check = await bareCheck(spec)
   const server = createServer((req, res) => {
-    if (key !== null) {
-      const auth = req.headers.authorization ?? ''
-      const dot = auth.lastIndexOf('.')
-      if (dot === -1 || !verify('sha256', Buffer.from(auth.slice(7, dot)), key, Buffer.from(auth.slice(dot + 1), 'base64url'))) {
-        res.writeHead(401).end()
-        return
-      }
+    if (check !== null && !check(req.headers.authorization)) {
+      res.writeHead(401).end()
+      return
     }
     const inbound = req.rawHeaders
     const headers = []
@@ -131,7 +142,19 @@ const builders = {
       routes: [{ prefix: PREFIX, upstream: spec.upstream, rewritePrefix: PREFIX }]
     }
     // Either an instance or a promise of one.
-    return await buildGateway(config, { logger: false, ...spec.options })
+    const app = await buildGateway(config, { logger: false, ...spec.options })
+    const check = await bareCheck(spec)
+    if (check !== null) {
+      // gateway-verify: the check in front of Fastify's own request listener
+      // (the instance is ready: no hook can be added any more).
+      const [handle] = app.server.listeners('request')
+      app.server.removeAllListeners('request')
+      app.server.on('request', (req, res) => {
+        if (check(req.headers.authorization)) return handle(req, res)
+        res.writeHead(401).end()
+      })
+    }
+    return app
   },
 
   async 'http-proxy' (spec) {
