@@ -323,6 +323,7 @@ t.test('JWKS endpoint faults, warm: the last good set is kept (200), an unknown 
       const gw = await gateway(t, jwksConfig(srv.url('/jwks.json'), up.url, { timeout: TIMEOUT, cooldown: 0.3, cacheTtl: 0.3, maxStale: 60 }))
       const cached = token()
       t.match(await get(`${gw.url}/api/leads`, cached), { status: 200, body: { ok: true } }, 'before the fault: 200')
+      t.equal((await get(`${gw.url}/api/leads`, cached)).status, 200, 'again: now cached (admitted on the second sight)')
       const hits = srv.route('/jwks.json').hits
       fault.inject(srv)
       if (fault.name === 'hanging') {
@@ -359,6 +360,7 @@ t.test('JWKS outage longer than maxStale, through the gateway: fail closed, then
   const gw = await gateway(t, jwksConfig(srv.url('/jwks.json'), up.url, { timeout: TIMEOUT, cooldown: 0.3, cacheTtl: 0.2, maxStale: 0.4 }))
   const cached = token()
   t.equal((await get(`${gw.url}/api/leads`, cached)).status, 200)
+  t.equal((await get(`${gw.url}/api/leads`, cached)).status, 200, 'again: now cached (admitted on the second sight)')
   srv.route('/jwks.json').fault = 'reset'
   await until(() => gw.status().usable === false, 4000, 5)
   isKeysUnavailable(t, await get(`${gw.url}/api/leads`, cached), 'past ttl + maxStale even the cached token is refused')

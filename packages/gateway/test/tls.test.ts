@@ -229,6 +229,7 @@ t.test('certificateBound through the gateway, with the token cache', async (t) =
   const ok = await get(`${url}/api/a`, { client: alice, headers: bearer(token) })
   t.equal(ok.status, 200)
   t.equal(ok.body.headers['x-user-id'], 'alice')
+  t.equal((await get(`${url}/api/a`, { client: alice, headers: bearer(token) })).status, 200, 'again: now cached (admitted on the second sight)')
   const stolen = await get(`${url}/api/a`, { client: bob, headers: bearer(token) })
   t.equal(stolen.status, 401, 'a cache hit on another client\'s connection')
   t.equal(stolen.headers['www-authenticate'], 'Bearer realm="api", error="invalid_token", error_description="The token is bound to another client certificate"')

@@ -1,5 +1,5 @@
 import { compileDecoder, deepFreeze, isObject, malformed, PAYLOAD_NOT_OBJECT, payloadOf, type DecodedJws } from './decoder.js'
-import { TokenCache } from './cache.js'
+import { SeenFilter, TokenCache } from './cache.js'
 import {
   FJG_ERR_TOKEN_AUDIENCE, FJG_ERR_TOKEN_CLAIM_TYPE, FJG_ERR_TOKEN_EXPIRED, FJG_ERR_TOKEN_INACTIVE, FJG_ERR_TOKEN_ISSUER,
   FJG_ERR_TOKEN_KEY_UNKNOWN, FJG_ERR_TOKEN_KEYS_UNAVAILABLE, FJG_ERR_TOKEN_REVOKED, FJG_ERR_TOKEN_SIGNATURE,
@@ -123,18 +123,20 @@ export function compileVerifier (opts: VerifierOptions): { verify: Verify, cache
   const { keyStore, validateExp, leeway, cacheTtl, maxTokenSize } = opts
   const decryptor = opts.decrypt ?? null
   const cache = opts.cacheSize > 0 ? new TokenCache<CacheEntry>(opts.cacheSize) : null
+  // A token is cached the second time it verifies (cache.ts, SeenFilter).
+  const admission = cache === null ? null : new SeenFilter(opts.cacheSize)
   const decode = compileDecoder({ algorithms: opts.algorithms, requireKid: opts.requireKid === true })
   const revokedBy = compileRevokedBy(opts.revocation)
   const checkClaims = compileClaimCheck(opts, revokedBy)
 
   function remember (token: string, header: Record<string, JsonValue>, payload: Record<string, JsonValue>, key: KeyEntry | null, nowMs: number): VerifiedJwt {
-    const jwt: VerifiedJwt = { token, header, payload }
-    if (cache !== null) {
+    // Frozen whether cached or not: a cached one is shared between requests
+    // from now on, and every verified token is the same kind of object.
+    const jwt: VerifiedJwt = deepFreeze({ token, header, payload })
+    if (cache !== null && (admission as SeenFilter).seen(token)) {
       let until = nowMs + cacheTtl
       const exp = payload.exp
       if (validateExp && typeof exp === 'number') until = Math.min(until, (exp + leeway) * 1000)
-      // Shared between requests from now on: nobody may change it.
-      deepFreeze(jwt)
       cache.set(token, { jwt, until, key })
     }
     return jwt

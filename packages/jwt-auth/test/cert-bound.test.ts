@@ -76,7 +76,8 @@ t.test('certificateBound: true', async (t) => {
 t.test('the binding is checked per request, not cached with the token', async (t) => {
   const url = await serve({ certificateBound: true, cache: { size: 10 } })
   const token = hs({ sub: 'alice', cnf: { 'x5t#S256': alice.thumbprint } })
-  t.equal((await get(url, token, alice)).status, 200, 'first use: verified and cached')
+  t.equal((await get(url, token, alice)).status, 200, 'first use: verified')
+  t.equal((await get(url, token, alice)).status, 200, 'second use: verified and cached (admitted on the second sight)')
   refused(t, await get(url, token, bob), 'FJG_ERR_TOKEN_CERT_MISMATCH', MISMATCH)
   refused(t, await get(url, token, null), 'FJG_ERR_TOKEN_CERT_MISSING', MISSING)
   t.equal((await get(url, token, alice)).status, 200, 'the right certificate still passes')

@@ -81,6 +81,8 @@ t.test('the verifier checks the kid of the key that verified the token, not only
     t.throws(() => verify(kidless), { code: 'FJG_ERR_TOKEN_REVOKED' }, `kid-less token of the revoked key (cache ${cacheSize})`)
     const other = tok(keys.rsa, null)
     t.equal((verify(other) as VerifiedJwt).payload.sub, 'u', `kid-less token of a live key (cache ${cacheSize})`)
+    // Verified again: cached now (admitted on its second sight, cache.ts).
+    t.equal((verify(other) as VerifiedJwt).payload.sub, 'u')
     // Revoked after it was cached: the hit is checked against the key's kid too.
     revocation.lists.kid = new Set(['test1', 'test2'])
     t.throws(() => verify(other), { code: 'FJG_ERR_TOKEN_REVOKED' }, `cached token, its key revoked later (cache ${cacheSize})`)
