@@ -13,7 +13,6 @@ import type { RevocationStatus } from './revocation-redis.js'
 import { compilePolicy, mergePolicy, SharedResources, type CompiledPolicy, type Picked } from './policy.js'
 import { kCompiled, kMissed } from './symbols.js'
 import { cookieValue } from './token-source.js'
-import { deepFreeze } from './verify.js'
 import type { JwtPolicy, VerifiedJwt } from './types.js'
 
 export interface JwtAuthDecorator {
@@ -195,9 +194,8 @@ function compileRunner (c: CompiledPolicy, inRequest: boolean): Runner {
   }
 
   function accept (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction, jwt: VerifiedJwt): void {
-    // Cached results are frozen already (O(1) then); without the cache, freeze here so
-    // request.jwt is immutable either way and `require` cannot alter what is forwarded.
-    deepFreeze(jwt)
+    // `jwt` comes frozen from the verifier (verify.ts, remember), cached or not:
+    // request.jwt is immutable and `require` cannot alter what is forwarded.
     if (tokenCheck !== null) {
       // tokenType, maxAge: per request, cached tokens too (age depends on the clock).
       const err = tokenCheck(jwt.header, jwt.payload, Date.now() / 1000)
