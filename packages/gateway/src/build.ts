@@ -5,7 +5,7 @@ import { gatewayPlugin } from './plugin.js'
 import { DEFAULT_REQUEST_TIMEOUT, gatewayConfigProblems } from './schema.js'
 import type { SecureServerOptions } from 'node:http2'
 import type { BuildGatewayOptions, GatewayConfig } from './types.js'
-import { validatedOptions } from './validated.js'
+import { validatedOptions, wasChecked } from './validated.js'
 
 function loggerOptions (config: GatewayConfig, logger: BuildGatewayOptions['logger']): Partial<FastifyServerOptions> {
   const level = config.server?.logLevel ?? 'info'
@@ -65,7 +65,8 @@ export function listenerOptions (config: GatewayConfig, https: BuildGatewayOptio
  * as `routes[1].jwt.keys[0].file: ...`, before anything is started.
  */
 export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOptions = {}): Promise<FastifyInstance> {
-  const problems = gatewayConfigProblems(config)
+  // A config from checkGatewayConfig was checked (and frozen) already.
+  const problems = wasChecked(config) ? [] : gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
   const server = config.server ?? {}
   const trustProxy = server.trustProxy

@@ -6,6 +6,7 @@ export { gatewayPlugin }
 export default gatewayPlugin
 
 export { buildGateway, listenerOptions, DEFAULT_TLS_MIN_VERSION, type ListenerOptions } from './build.js'
+export { checkGatewayConfig } from './validated.js'
 export {
   gatewayConfigSchema, gatewayConfigProblems, CLIENT_CERT_FIELDS, DEFAULT_HEALTH_PATH, DEFAULT_READY_PATH, DEFAULT_METRICS_PATH, DEFAULT_METHODS,
   DEFAULT_UPSTREAM_TIMEOUT, DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_BODY_BUFFER

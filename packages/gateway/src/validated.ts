@@ -1,3 +1,5 @@
+import { GatewayConfigError } from './errors.js'
+import { gatewayConfigProblems } from './schema.js'
 import type { GatewayConfig, GatewayPluginOptions } from './types.js'
 
 // One validation per start (issue 11): buildGateway checks the config, then
@@ -17,6 +19,57 @@ function copyJson<T> (value: T): T {
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(value)) out[k] = copyJson(v)
   return out as T
+}
+
+// A host that checks a config before building it (the preset reads server.tls
+// and the listen address from it first) gets it back deep-frozen and marked:
+// buildGateway does not check it again, and nothing can change it in between.
+// Only plain JSON values are frozen and marked; a config holding anything else
+// (a Buffer, a function) is returned as checked but unmarked, and checked again.
+const checkedConfigs = new WeakSet<object>()
+
+const NOT_JSON = Symbol('not JSON')
+
+/** A deep copy of plain objects, arrays and primitives, frozen; NOT_JSON when anything else is inside. */
+function frozenJson (value: unknown): unknown {
+  if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint' ? NOT_JSON : value
+  if (Array.isArray(value)) {
+    const out: unknown[] = []
+    for (const v of value) {
+      const c = frozenJson(v)
+      if (c === NOT_JSON) return NOT_JSON
+      out.push(c)
+    }
+    return Object.freeze(out)
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return NOT_JSON
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(value)) {
+    const c = frozenJson(v)
+    if (c === NOT_JSON) return NOT_JSON
+    out[k] = c
+  }
+  return Object.freeze(out)
+}
+
+/**
+ * The config checked whole (schema and policies), or a GatewayConfigError
+ * listing every problem. What comes back is a frozen copy that buildGateway
+ * builds without checking it again: one check per start.
+ */
+export function checkGatewayConfig (config: unknown): GatewayConfig {
+  const problems = gatewayConfigProblems(config)
+  if (problems.length > 0) throw new GatewayConfigError(problems)
+  const frozen = frozenJson(config)
+  if (frozen === NOT_JSON) return config as GatewayConfig
+  checkedConfigs.add(frozen as object)
+  return frozen as GatewayConfig
+}
+
+/** True for a config returned frozen by `checkGatewayConfig`. */
+export function wasChecked (config: object): boolean {
+  return checkedConfigs.has(config)
 }
 
 /** Plugin options for a config that `gatewayConfigProblems` has just accepted (call it in the same synchronous step). */

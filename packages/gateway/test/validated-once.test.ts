@@ -1,6 +1,6 @@
 import t from 'tap'
 import Fastify from 'fastify'
-import { buildGateway, gatewayPlugin, type GatewayConfig, type GatewayConfigError } from '../src/index.js'
+import { buildGateway, checkGatewayConfig, gatewayPlugin, type GatewayConfig, type GatewayConfigError } from '../src/index.js'
 import { bearer, echoUpstream, hs, request, SECRET } from './helpers/servers.js'
 
 // Issue 11 point 3: a config is validated once per start. buildGateway checks
@@ -38,6 +38,57 @@ t.test('the plugin registered by an application validates its options', async (t
   t.teardown(() => app.close())
   app.register(gatewayPlugin, { jwt: { secret: SECRET, leeway: 'x' as any }, routes: [{ prefix: '/a', upstream: 'http://127.0.0.1:9' }] })
   const err = await app.ready().then(() => null, (e: unknown) => e) as GatewayConfigError
+  t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
+  t.same(err.problems, ['jwt.leeway: must be number, got "x"'])
+})
+
+// A host that checks first (the preset, which reads server.tls and the listen
+// address before building) gets a frozen copy that buildGateway builds as it is.
+
+function deeplyFrozen (value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return true
+  return Object.isFrozen(value) && Object.values(value).every(deeplyFrozen)
+}
+
+t.test('checkGatewayConfig: every problem at once, or a frozen copy buildGateway builds', async (t) => {
+  const err = (() => { try { checkGatewayConfig({ jwt: { leeway: 'x' }, routes: [{ prefix: 'a', upstream: 'http://127.0.0.1:9' }] }) } catch (e) { return e } return null })() as GatewayConfigError
+  t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
+  t.ok(err.problems.length >= 2, 'the problems of the policy and of the route together')
+  t.ok(err.problems.some((p) => p.startsWith('jwt.leeway: ')), err.problems.join('; '))
+  t.ok(err.problems.some((p) => p.startsWith('routes[0].prefix: ')), err.problems.join('; '))
+
+  const up = await echoUpstream(t)
+  const input = {
+    jwt: { secret: SECRET, audience: 'api' },
+    routes: [{ prefix: '/api', upstream: up.url }, { prefix: '/', upstream: up.url, jwt: false }]
+  }
+  const checked = checkGatewayConfig(input)
+  t.not(checked, input, 'a copy')
+  t.ok(deeplyFrozen(checked), 'frozen all the way down')
+  t.same(checked, input)
+  t.notOk(Reflect.set(checked.routes[0] as object, 'jwt', false), 'what was checked cannot change')
+  t.equal(checked.routes[0]?.jwt, undefined)
+  // The caller's own object stays the caller's, and changes to it reach nothing.
+  input.jwt.audience = 'other'
+  ;(input.routes[0] as { jwt?: unknown }).jwt = false
+  const app = await buildGateway(checked)
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  t.equal((await request(`${url}/api/x`)).status, 401, 'the route keeps the policy that was checked')
+  t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'other' })) })).body.code, 'FJG_ERR_TOKEN_AUDIENCE')
+  t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'api' })) })).status, 200)
+})
+
+t.test('checkGatewayConfig: a config holding a function is checked, not frozen, and checked again when built', async (t) => {
+  const require = (): boolean => true
+  const input: GatewayConfig = { jwt: { secret: SECRET, require }, routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9' }] }
+  const checked = checkGatewayConfig(input)
+  t.equal(checked, input, 'returned as it is: nothing to freeze it with')
+  t.notOk(Object.isFrozen(checked))
+  // Not marked: a change after the check is caught by buildGateway's own check.
+  ;(checked.jwt as { leeway?: unknown }).leeway = 'x'
+  const err = await buildGateway(checked).then(() => null, (e: unknown) => e) as GatewayConfigError
   t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
   t.same(err.problems, ['jwt.leeway: must be number, got "x"'])
 })

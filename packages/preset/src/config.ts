@@ -5,10 +5,10 @@ import { findJsonSyntaxError } from './json-text.js'
 import {
   FJG_ERR_CONFIG_ENV, FJG_ERR_CONFIG_INVALID, FJG_ERR_CONFIG_READ, FJG_ERR_CONFIG_SYNTAX, UserError, type UserErrorConstructor
 } from './errors.js'
-import { gatewayConfigProblems, type GatewayConfig } from './gateway.js'
+import { checkGatewayConfig, gatewayConfigProblems, type GatewayConfig } from './gateway.js'
 
 // The config loader is a pipeline (platformatic foundation/lib/configuration.js):
-// read → ${ENV} placeholders → validate → resolve paths. Each step reports every
+// read → ${ENV} placeholders → resolve paths → validate. Each step reports every
 // problem it finds at once; building (which reads key and revocation files)
 // is the last step, in build.ts.
 
@@ -105,23 +105,31 @@ export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.en
   return out
 }
 
-/** Schema and policy problems, every one as `path: message`. */
+/**
+ * Schema and policy problems, every one as `path: message`. The config comes
+ * back frozen, and the gateway builds it without checking it again.
+ */
 export function validateConfig (doc: unknown, file = 'config'): GatewayConfig {
-  const problems = gatewayConfigProblems(doc)
-  if (problems.length > 0) throw new FJG_ERR_CONFIG_INVALID(`${file}: invalid configuration`, problems)
-  return doc as GatewayConfig
+  try {
+    return checkGatewayConfig(doc)
+  } catch (err) {
+    const problems = (err as { problems?: unknown }).problems
+    if (!Array.isArray(problems)) throw err
+    throw new FJG_ERR_CONFIG_INVALID(`${file}: invalid configuration`, problems.map(String))
+  }
 }
 
 type PolicyLike = { keys?: Array<Record<string, unknown>>, revocation?: Record<string, string> } & Record<string, unknown>
 
 function resolvePolicy (policy: unknown, baseDir: string): unknown {
-  if (policy === null || typeof policy !== 'object') return policy
+  if (policy === null || typeof policy !== 'object' || Array.isArray(policy)) return policy
   const p = { ...(policy as PolicyLike) }
-  const abs = (f: string): string => isAbsolute(f) ? f : resolve(baseDir, f)
+  // Only non-empty names are resolved: what the schema refuses reads as written.
+  const abs = (f: string): string => f === '' || isAbsolute(f) ? f : resolve(baseDir, f)
   if (Array.isArray(p.keys)) {
-    p.keys = p.keys.map((k) => typeof k?.file === 'string' ? { ...k, file: abs(k.file) } : k)
+    p.keys = p.keys.map((k) => k !== null && typeof k === 'object' && !Array.isArray(k) && typeof k.file === 'string' ? { ...k, file: abs(k.file) } : k)
   }
-  if (p.revocation !== undefined && p.revocation !== null && typeof p.revocation === 'object') {
+  if (p.revocation !== null && typeof p.revocation === 'object' && !Array.isArray(p.revocation)) {
     const r: Record<string, string> = {}
     for (const [kind, f] of Object.entries(p.revocation)) r[kind] = typeof f === 'string' ? abs(f) : f
     p.revocation = r
@@ -129,12 +137,21 @@ function resolvePolicy (policy: unknown, baseDir: string): unknown {
   return p
 }
 
-/** A copy where relative key and revocation files are absolute, against `baseDir`. */
-export function resolveConfigPaths (config: GatewayConfig, baseDir: string): GatewayConfig {
-  const out = { ...config } as GatewayConfig
-  if (out.jwt !== undefined) out.jwt = resolvePolicy(out.jwt, baseDir) as GatewayConfig['jwt']
-  out.routes = config.routes.map((r) => r.jwt === undefined ? r : { ...r, jwt: resolvePolicy(r.jwt, baseDir) as typeof r.jwt })
-  return out
+/**
+ * A copy where relative key and revocation files are absolute, against
+ * `baseDir`. Runs before the check (what is checked is what is built), so it
+ * takes any shape and leaves what it does not recognise as it is.
+ */
+export function resolveConfigPaths<T> (config: T, baseDir: string): T {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) return config
+  const out = { ...config } as Record<string, unknown>
+  if (out.jwt !== undefined) out.jwt = resolvePolicy(out.jwt, baseDir)
+  if (Array.isArray(out.routes)) {
+    out.routes = out.routes.map((r: unknown) => r === null || typeof r !== 'object' || Array.isArray(r) || (r as { jwt?: unknown }).jwt === undefined
+      ? r
+      : { ...r, jwt: resolvePolicy((r as { jwt?: unknown }).jwt, baseDir) })
+  }
+  return out as T
 }
 
 /**
@@ -173,7 +190,7 @@ export function fileProblems (doc: unknown, baseDir: string): string[] {
 }
 
 /**
- * read → env → validate → resolve paths. Throws a UserError naming every
+ * read → env → resolve paths → validate. Throws a UserError naming every
  * problem: missing variables, schema problems and unreadable files together.
  */
 export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
@@ -192,10 +209,10 @@ export function loadConfig (file: string, env: NodeJS.ProcessEnv = process.env):
   }
   let config: GatewayConfig
   try {
-    config = validateConfig(substituted, file)
+    config = validateConfig(resolveConfigPaths(substituted, baseDir), file)
   } catch (err) {
     if (!(err instanceof UserError)) throw err
     throw new (err.constructor as UserErrorConstructor)(`${file}: invalid configuration`, [...err.problems, ...fileProblems(substituted, baseDir)])
   }
-  return { file, baseDir, config: resolveConfigPaths(config, baseDir) }
+  return { file, baseDir, config }
 }

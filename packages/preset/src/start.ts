@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify'
 import { configFromPrimary, runPrimary, SHUTDOWN_MESSAGE, stoppedAccepting, workerCount, workerMetrics } from './cluster.js'
 import { DEFAULT_CONFIG_FILE, loadConfig, type LoadedConfig } from './config.js'
 import { demoBanner, prepareDemo, type Demo } from './demo.js'
-import { FJG_ERR_CLI_USAGE, UserError } from './errors.js'
+import { FJG_ERR_CLI_USAGE, FJG_ERR_CONFIG_INVALID, UserError } from './errors.js'
 import { listenerOptions, type GatewayConfig } from './gateway.js'
 import { announce, detachedServerFactory, Listener, writeLine, type ListeningServer } from './listener.js'
 import { DEFAULT_LOG_LEVEL } from './logging.js'
@@ -141,7 +141,16 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   const host = opts.host ?? base.host ?? DEFAULT_HOST
   const port = opts.port ?? base.port ?? DEFAULT_PORT
   const graceDelay = opts.graceDelay ?? DEFAULT_GRACE_DELAY
-  const withListen = (c: GatewayConfig): GatewayConfig => ({ ...c, server: { ...c.server, host, port } })
+  // The address listened on (--host/--port over the file's) is the preset's
+  // business: the config goes to the gateway as loadConfig checked it, with no
+  // second check. What the check saw only with that address, here.
+  const withListen = (c: GatewayConfig): GatewayConfig => {
+    const redirectPort = c.server?.redirectHttp?.port
+    if (redirectPort !== undefined && redirectPort !== 0 && redirectPort === port) {
+      throw new FJG_ERR_CONFIG_INVALID(`${file ?? 'config'}: invalid configuration`, [`server.redirectHttp.port: must differ from the port listened on, got ${port}`])
+    }
+    return c
+  }
   let config: GatewayConfig
   if (loaded === null) {
     demo = await prepareDemo(host, port)

@@ -1,9 +1,9 @@
 /* eslint-disable no-template-curly-in-string -- ${NAME} placeholders in plain strings are what this file tests */
 import t from 'tap'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readConfigFile, resolveConfigPaths, substituteEnv } from '../src/config.js'
+import { loadConfig, readConfigFile, resolveConfigPaths, substituteEnv } from '../src/config.js'
 import { findJsonSyntaxError } from '../src/json-text.js'
 import { redactUrl, queryTokenNames, TOKEN_QUERY_NAMES } from '../src/logging.js'
 import { urlOf } from '../src/server.js'
@@ -96,6 +96,30 @@ t.test('relative key and revocation files resolve against the config folder', as
   }, '/etc/gw')
   t.same(out.jwt, { keys: [{ file: '/etc/gw/keys/a.pem' }, { file: '/abs/b.pem' }, { jwks: 'https://x/jwks' }], revocation: { sub: '/etc/gw/rev/sub.json' } })
   t.same(out.routes.map((r) => r.jwt), [{ keys: [{ file: '/etc/c.jwk.json' }] }, false, undefined])
+})
+
+t.test('loadConfig: paths resolved, then checked once; what comes back is frozen', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'fjg-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'gateway.json')
+  writeFileSync(file, JSON.stringify({
+    jwt: { secret: '${SECRET}', keys: [{ file: 'keys/a.pem' }] },
+    routes: [{ prefix: '/a', upstream: 'http://127.0.0.1:9', jwt: { keys: [{ file: '' }] } }]
+  }))
+  // An empty file name is refused as written, not turned into the config folder.
+  const refused = (() => { try { loadConfig(file, { SECRET: 's3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t' }) } catch (err) { return err as UserError } return null })()
+  t.equal(refused?.code, 'FJG_ERR_CONFIG_INVALID')
+  t.ok(refused?.problems.some((p) => p.startsWith('routes[0].jwt.keys[0].file: ')), refused?.problems.join('; '))
+  t.notOk(refused?.problems.some((p) => p.includes(`'${dir}'`)), 'no problem names the folder the empty name would have become')
+  writeFileSync(file, JSON.stringify({
+    jwt: { secret: '${SECRET}', audience: 'api' },
+    routes: [{ prefix: '/a', upstream: 'http://127.0.0.1:9', jwt: { keys: [{ file: 'keys/a.pem' }], revocation: { sub: 'rev.json' } } }]
+  }))
+  const { config } = loadConfig(file, { SECRET: 's3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t' })
+  const route = config.routes[0] as { jwt: { keys: Array<{ file: string }>, revocation: { sub: string } } }
+  t.equal(route.jwt.keys[0]?.file, join(dir, 'keys/a.pem'))
+  t.equal(route.jwt.revocation.sub, join(dir, 'rev.json'))
+  t.ok(Object.isFrozen(config) && Object.isFrozen(config.routes) && Object.isFrozen(route.jwt.keys[0]), 'frozen: the gateway builds it without checking it again')
 })
 
 t.test('the access log URL never carries a token from the query string', async (t) => {

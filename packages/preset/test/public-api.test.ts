@@ -34,7 +34,7 @@ const GATEWAY = [
   'FJG_ERR_PATH_NOT_CANONICAL', 'FJG_ERR_UPSTREAM_TIMEOUT', 'FJG_ERR_UPSTREAM_UNAVAILABLE', 'GatewayConfigError',
   'FJG_ERR_RATE_LIMITED', 'FJG_ERR_RATE_LIMIT_UNAVAILABLE', 'FJG_ERR_UPSTREAM_NO_MATCH', 'FJG_ERR_AUTH_UNTRUSTED',
   'FJG_ERR_AUTH_NO_ROUTE', 'FJG_ERR_WEBSOCKET_DISABLED',
-  'READY_RETRY_AFTER', 'buildGateway', 'default', 'gatewayConfigProblems', 'gatewayConfigSchema', 'gatewayPlugin',
+  'READY_RETRY_AFTER', 'buildGateway', 'checkGatewayConfig', 'default', 'gatewayConfigProblems', 'gatewayConfigSchema', 'gatewayPlugin',
   'listenerOptions', 'normalizeTarget'
 ]
 const PRESET = [

@@ -4,7 +4,7 @@
 // to expire. A private CA made per run by openssl; a real upstream.
 import { copyFileSync, mkdirSync } from 'node:fs'
 import http2 from 'node:http2'
-import { request as httpRequest } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 import { Agent, request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
@@ -138,6 +138,29 @@ t.test('reloadTls: new handshakes get the new certificate, open connections and 
   t.equal(reloadTls(running.server as any, tls, baseDir, log), false)
   t.match(lines.at(-1), { level: 'error', msg: /server\.tls\.key: .* is not an unencrypted PEM private key/ })
   t.equal((await get(`${running.url}/api/a`)).serial, second.serial)
+})
+
+t.test('start: server.redirectHttp.port may not be the port listened on, whether the file or --port names it', async (t) => {
+  const cert = pki.server('gw-redirect-port')
+  const free = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+  const dir = configDir(t, cert, { redirectHttp: { port: free } })
+  const file = join(dir, 'gateway.json')
+  // The file's own server.port is 0; --port makes it the redirect's.
+  await t.rejects(start({ config: file, port: free }), {
+    code: 'FJG_ERR_CONFIG_INVALID',
+    problems: [`server.redirectHttp.port: must differ from the port listened on, got ${free}`]
+  })
+  const same = tempDir(t)
+  writeJson(join(same, 'gateway.json'), { server: { port: free, redirectHttp: { port: free }, tls: { cert: cert.certFile, key: cert.keyFile } }, routes: [{ prefix: '/', upstream: 'http://127.0.0.1:9' }] })
+  await t.rejects(start({ config: join(same, 'gateway.json') }), {
+    code: 'FJG_ERR_CONFIG_INVALID',
+    problems: [`server.redirectHttp.port: must differ from server.port, got ${free}`]
+  })
 })
 
 t.test('check and start: a certificate that is not the key\'s is refused; an expiring one is a warning', async (t) => {
