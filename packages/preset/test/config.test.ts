@@ -109,7 +109,7 @@ t.test('loadConfig: paths resolved, then checked once; what comes back is frozen
   // An empty file name is refused as written, not turned into the config folder.
   const refused = (() => { try { loadConfig(file, { SECRET: 's3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t' }) } catch (err) { return err as UserError } return null })()
   t.equal(refused?.code, 'FJG_ERR_CONFIG_INVALID')
-  t.ok(refused?.problems.some((p) => p.startsWith('routes[0].jwt.keys[0].file: ')), refused?.problems.join('; '))
+  t.ok(refused?.problems.some((p) => p.startsWith('routes[0].jwt.keys[0].file: ')), refused?.problems.join('; ') ?? 'refused')
   t.notOk(refused?.problems.some((p) => p.includes(`'${dir}'`)), 'no problem names the folder the empty name would have become')
   writeFileSync(file, JSON.stringify({
     jwt: { secret: '${SECRET}', audience: 'api' },
