@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 // jose is ESM-only (v6); Node >= 20.19 loads it from this CommonJS package
 // with require(esm), and TypeScript 5.9 (module nodenext) types it so (README, Dependencies).
 import { compactDecrypt } from 'jose'
-import { TokenCache } from './cache.js'
+import { SeenFilter, TokenCache } from './cache.js'
 import { FJG_ERR_TOKEN_ALGORITHM, FJG_ERR_TOKEN_CRIT, FJG_ERR_TOKEN_DECRYPT, FJG_ERR_TOKEN_MALFORMED, FJG_ERR_TOKEN_ZIP, type FjgError } from './errors.js'
 import { KeyError } from './keys.js'
 import { JWE_ENCRYPTIONS, JWE_KEY_ALGORITHMS } from './schema.js'
@@ -185,8 +185,11 @@ export function compileDecrypt (spec: DecryptOptions, at: string, resolveFile: (
   if (problems.length > before) return null
   const type = spec.type ?? 'nested'
   // Decrypted plaintexts by the whole JWE (never a hash: no collision), so a
-  // repeated token costs no second RSA or ECDH operation; bounded like the token cache.
+  // repeated token costs no second RSA or ECDH operation; bounded like the token
+  // cache, and like it kept from a JWE's second decryption on (cache.ts,
+  // SeenFilter), so a flood of one-shot JWEs does not churn it.
   const cache = opts.cacheSize > 0 ? new TokenCache<{ opened: Opened, until: number }>(opts.cacheSize) : null
+  const admission = cache === null ? null : new SeenFilter(opts.cacheSize)
 
   async function open (token: string): Promise<Opened> {
     if (cache !== null) {
@@ -222,7 +225,7 @@ export function compileDecrypt (spec: DecryptOptions, at: string, resolveFile: (
         throw new FJG_ERR_TOKEN_MALFORMED('the decrypted content is not UTF-8')
       }
       const opened = { header, plaintext }
-      if (cache !== null) cache.set(token, { opened, until: Date.now() + opts.cacheTtl })
+      if (cache !== null && (admission as SeenFilter).seen(token)) cache.set(token, { opened, until: Date.now() + opts.cacheTtl })
       return opened
     }
     // Wrong key, tampered ciphertext or tag, and a bad encrypted key all read

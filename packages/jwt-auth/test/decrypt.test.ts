@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { CompactEncrypt } from 'jose'
 import { compilePolicy, explainToken, SharedResources, type JwtPolicy } from '../src/internal.js'
+import { compileDecrypt } from '../src/decrypt.js'
 import { build, denied, loggedApp, registerError } from './helpers/app.js'
 import { generateKeySet, sign } from './helpers/keys.js'
 
@@ -49,6 +50,28 @@ const nested: JwtPolicy = {
   keys: [{ jwk: signing.rsa.jwk }],
   decrypt: { keys: [{ file: rsaPem }], algorithms: ['RSA-OAEP-256', 'A256GCM'] }
 }
+
+t.test('the decrypted-plaintext cache keeps a JWE from its second decryption on; one-shot JWEs do not push it out', async (t) => {
+  const problems: string[] = []
+  const dec = compileDecrypt({ keys: [{ file: rsaPem }], algorithms: ['RSA-OAEP-256', 'A256GCM'] }, 'decrypt', (f) => f, problems, { cacheSize: 16, cacheTtl: 60_000 })
+  t.same(problems, [])
+  if (dec === null) return
+  const tok = await jwe(jws(), createPublicKey(rsa.privateKey), { alg: 'RSA-OAEP-256', enc: 'A256GCM', cty: 'JWT' })
+  // A cache hit hands back the object it kept; a decryption makes a new one.
+  const first = await dec.open(tok)
+  const second = await dec.open(tok)
+  const third = await dec.open(tok)
+  t.not(second, first, 'first sight: decrypted, not kept')
+  t.equal(third, second, 'second sight: kept, the third is a hit')
+  t.equal(third.plaintext, first.plaintext)
+  // One-shot JWEs pass through without pushing it out.
+  for (let i = 0; i < 40; i++) await dec.open(await jwe(jws({ jti: `once-${i}` }), createPublicKey(rsa.privateKey), { alg: 'RSA-OAEP-256', enc: 'A256GCM' }))
+  t.equal(await dec.open(tok), second, 'still kept after 40 one-shot JWEs (2.5 times the cache size)')
+  const off = compileDecrypt({ keys: [{ file: rsaPem }], algorithms: ['RSA-OAEP-256', 'A256GCM'] }, 'decrypt', (f) => f, problems, { cacheSize: 0, cacheTtl: 60_000 })
+  const a = await off?.open(tok)
+  t.not(await off?.open(tok), a, 'cache: 0 (off) keeps nothing')
+  await off?.open(tok).then((again) => t.not(again, a))
+})
 
 t.test('nested: a JWE holding a JWS goes through the whole policy', async (t) => {
   const { app, logs } = await loggedApp(t, { ...nested, audience: 'api', requireClaims: [{ claim: 'scope', op: 'contains', value: ['read'] }] }, issued)
