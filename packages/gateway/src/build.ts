@@ -65,7 +65,7 @@ export function listenerOptions (config: GatewayConfig, https: BuildGatewayOptio
  * as `routes[1].jwt.keys[0].file: ...`, before anything is started.
  */
 export async function buildGateway (config: GatewayConfig, opts: BuildGatewayOptions = {}): Promise<FastifyInstance> {
-  // A config from checkGatewayConfig was checked (and frozen) already.
+  // A config checkGatewayConfig accepted and that has not changed since is not checked again.
   const problems = wasChecked(config) ? [] : gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
   const server = config.server ?? {}

@@ -22,54 +22,47 @@ function copyJson<T> (value: T): T {
 }
 
 // A host that checks a config before building it (the preset reads server.tls
-// and the listen address from it first) gets it back deep-frozen and marked:
-// buildGateway does not check it again, and nothing can change it in between.
-// Only plain JSON values are frozen and marked; a config holding anything else
-// (a Buffer, a function) is returned as checked but unmarked, and checked again.
-const checkedConfigs = new WeakSet<object>()
+// and the listen address from it first) has it remembered with its JSON text
+// as checked: buildGateway skips the check when the config still reads the
+// same, and checks again when anything in it changed since (the config stays
+// the caller's to change, as the examples do). A config holding what JSON
+// cannot show (a function, a Buffer) is not remembered, and is checked again.
+const checkedConfigs = new WeakMap<object, string>()
 
-const NOT_JSON = Symbol('not JSON')
-
-/** A deep copy of plain objects, arrays and primitives, frozen; NOT_JSON when anything else is inside. */
-function frozenJson (value: unknown): unknown {
-  if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' || typeof value === 'bigint' ? NOT_JSON : value
-  if (Array.isArray(value)) {
-    const out: unknown[] = []
-    for (const v of value) {
-      const c = frozenJson(v)
-      if (c === NOT_JSON) return NOT_JSON
-      out.push(c)
+/** The JSON text of plain objects, arrays and primitives; null when anything else is inside. */
+function jsonText (value: unknown): string | null {
+  let plain = true
+  const text = JSON.stringify(value, (_k, v: unknown) => {
+    if (typeof v === 'function' || typeof v === 'symbol' || typeof v === 'bigint' || typeof v === 'undefined') {
+      if (typeof v !== 'undefined') plain = false
+      return v
     }
-    return Object.freeze(out)
-  }
-  const proto = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return NOT_JSON
-  const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(value)) {
-    const c = frozenJson(v)
-    if (c === NOT_JSON) return NOT_JSON
-    out[k] = c
-  }
-  return Object.freeze(out)
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const proto = Object.getPrototypeOf(v)
+      if (proto !== Object.prototype && proto !== null) plain = false
+    }
+    return v
+  })
+  return plain && typeof text === 'string' ? text : null
 }
 
 /**
  * The config checked whole (schema and policies), or a GatewayConfigError
- * listing every problem. What comes back is a frozen copy that buildGateway
- * builds without checking it again: one check per start.
+ * listing every problem. The config is returned as it is; buildGateway builds
+ * it without a second check as long as it reads the same (one check per start).
  */
 export function checkGatewayConfig (config: unknown): GatewayConfig {
   const problems = gatewayConfigProblems(config)
   if (problems.length > 0) throw new GatewayConfigError(problems)
-  const frozen = frozenJson(config)
-  if (frozen === NOT_JSON) return config as GatewayConfig
-  checkedConfigs.add(frozen as object)
-  return frozen as GatewayConfig
+  const text = jsonText(config)
+  if (text !== null) checkedConfigs.set(config as object, text)
+  return config as GatewayConfig
 }
 
-/** True for a config returned frozen by `checkGatewayConfig`. */
+/** True for a config `checkGatewayConfig` accepted and that has not changed since. */
 export function wasChecked (config: object): boolean {
-  return checkedConfigs.has(config)
+  const text = checkedConfigs.get(config)
+  return text !== undefined && text === jsonText(config)
 }
 
 /** Plugin options for a config that `gatewayConfigProblems` has just accepted (call it in the same synchronous step). */

@@ -43,14 +43,10 @@ t.test('the plugin registered by an application validates its options', async (t
 })
 
 // A host that checks first (the preset, which reads server.tls and the listen
-// address before building) gets a frozen copy that buildGateway builds as it is.
+// address before building) has buildGateway build the config without a second
+// check while it reads the same; a change made since is checked.
 
-function deeplyFrozen (value: unknown): boolean {
-  if (value === null || typeof value !== 'object') return true
-  return Object.isFrozen(value) && Object.values(value).every(deeplyFrozen)
-}
-
-t.test('checkGatewayConfig: every problem at once, or a frozen copy buildGateway builds', async (t) => {
+t.test('checkGatewayConfig: every problem at once, or the config, built without a second check while unchanged', async (t) => {
   const err = (() => { try { checkGatewayConfig({ jwt: { leeway: 'x' }, routes: [{ prefix: 'a', upstream: 'http://127.0.0.1:9' }] }) } catch (e) { return e } return null })() as GatewayConfigError
   t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
   t.ok(err.problems.length >= 2, 'the problems of the policy and of the route together')
@@ -63,32 +59,41 @@ t.test('checkGatewayConfig: every problem at once, or a frozen copy buildGateway
     routes: [{ prefix: '/api', upstream: up.url }, { prefix: '/', upstream: up.url, jwt: false }]
   }
   const checked = checkGatewayConfig(input)
-  t.not(checked, input, 'a copy')
-  t.ok(deeplyFrozen(checked), 'frozen all the way down')
-  t.same(checked, input)
-  t.notOk(Reflect.set(checked.routes[0] as object, 'jwt', false), 'what was checked cannot change')
-  t.equal(checked.routes[0]?.jwt, undefined)
-  // The caller's own object stays the caller's, and changes to it reach nothing.
-  input.jwt.audience = 'other'
-  ;(input.routes[0] as { jwt?: unknown }).jwt = false
+  t.equal(checked, input, 'the config itself, still the caller\'s')
   const app = await buildGateway(checked)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
-  t.equal((await request(`${url}/api/x`)).status, 401, 'the route keeps the policy that was checked')
-  t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'other' })) })).body.code, 'FJG_ERR_TOKEN_AUDIENCE')
+  t.equal((await request(`${url}/api/x`)).status, 401)
   t.equal((await request(`${url}/api/x`, { headers: bearer(hs({ sub: 'u', aud: 'api' })) })).status, 200)
 })
 
-t.test('checkGatewayConfig: a config holding a function is checked, not frozen, and checked again when built', async (t) => {
-  const require = (): boolean => true
-  const input: GatewayConfig = { jwt: { secret: SECRET, require }, routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9' }] }
-  const checked = checkGatewayConfig(input)
-  t.equal(checked, input, 'returned as it is: nothing to freeze it with')
-  t.notOk(Object.isFrozen(checked))
-  // Not marked: a change after the check is caught by buildGateway's own check.
-  ;(checked.jwt as { leeway?: unknown }).leeway = 'x'
-  const err = await buildGateway(checked).then(() => null, (e: unknown) => e) as GatewayConfigError
+t.test('checkGatewayConfig: a change after the check is checked when built', async (t) => {
+  const input = { jwt: { secret: SECRET }, routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9' }] }
+  checkGatewayConfig(input)
+  // Deep inside, after the check: buildGateway sees the config no longer reads as checked.
+  ;(input.jwt as { leeway?: unknown }).leeway = 'x'
+  const err = await buildGateway(input as GatewayConfig).then(() => null, (e: unknown) => e) as GatewayConfigError
   t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
   t.same(err.problems, ['jwt.leeway: must be number, got "x"'])
+  // A new route with a bad prefix, pushed after the check.
+  const other = { jwt: { secret: SECRET }, routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9' }] }
+  checkGatewayConfig(other)
+  other.routes.push({ prefix: 'nope', upstream: 'http://127.0.0.1:9' })
+  const err2 = await buildGateway(other).then(() => null, (e: unknown) => e) as GatewayConfigError
+  t.equal(err2?.code, 'FJG_ERR_GATEWAY_CONFIG')
+  t.match(err2.problems, [/^routes\[1\]\.prefix: /])
+})
+
+t.test('checkGatewayConfig: a config holding a function is checked again when built, even unchanged', async (t) => {
+  let calls = 0
+  const require = (): boolean => { calls++; return true }
+  const input: GatewayConfig = { jwt: { secret: SECRET, require }, routes: [{ prefix: '/api', upstream: 'http://127.0.0.1:9' }] }
+  t.equal(checkGatewayConfig(input), input)
+  // JSON cannot show a function swapped for something else: such a config is not remembered.
+  ;(input.jwt as { require?: unknown }).require = 'not a function'
+  const err = await buildGateway(input).then(() => null, (e: unknown) => e) as GatewayConfigError
+  t.equal(err?.code, 'FJG_ERR_GATEWAY_CONFIG')
+  t.ok(err.problems.some((p) => p.startsWith('jwt.require: ')), err.problems.join('; '))
+  t.equal(calls, 0)
 })

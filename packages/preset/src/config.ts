@@ -106,8 +106,8 @@ export function substituteEnv (doc: unknown, env: NodeJS.ProcessEnv = process.en
 }
 
 /**
- * Schema and policy problems, every one as `path: message`. The config comes
- * back frozen, and the gateway builds it without checking it again.
+ * Schema and policy problems, every one as `path: message`. The gateway
+ * builds the config without checking it again, unless it changed since.
  */
 export function validateConfig (doc: unknown, file = 'config'): GatewayConfig {
   try {

@@ -144,7 +144,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
   // The address listened on (--host/--port over the file's) is the preset's
   // business: the config goes to the gateway as loadConfig checked it, with no
   // second check. What the check saw only with that address, here.
-  const withListen = (c: GatewayConfig): GatewayConfig => {
+  const checkedForAddress = (c: GatewayConfig): GatewayConfig => {
     const redirectPort = c.server?.redirectHttp?.port
     if (redirectPort !== undefined && redirectPort !== 0 && redirectPort === port) {
       throw new FJG_ERR_CONFIG_INVALID(`${file ?? 'config'}: invalid configuration`, [`server.redirectHttp.port: must differ from the port listened on, got ${port}`])
@@ -156,7 +156,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     demo = await prepareDemo(host, port)
     config = demo.config
   } else {
-    config = withListen(loaded.config)
+    config = checkedForAddress(loaded.config)
   }
   // server.tls read once per build: the same PEMs go to the app and to the listener.
   const tlsOf = (c: GatewayConfig, baseDir: string | undefined): LoadedTls | null =>
@@ -245,7 +245,7 @@ export async function start (opts: StartOptions = {}): Promise<RunningGateway> {
     let nextTls: LoadedTls | null
     try {
       next = loadConfig(file, opts.env)
-      nextConfig = withListen(next.config)
+      nextConfig = checkedForAddress(next.config)
       // What the listening server was made with (its kind, client certificates) stays until a restart.
       const fixed = listenerChanges(config.server, nextConfig.server)
       if (fixed.length > 0) return refuse(fixed, 'needs a restart')

@@ -98,7 +98,7 @@ t.test('relative key and revocation files resolve against the config folder', as
   t.same(out.routes.map((r) => r.jwt), [{ keys: [{ file: '/etc/c.jwk.json' }] }, false, undefined])
 })
 
-t.test('loadConfig: paths resolved, then checked once; what comes back is frozen', async (t) => {
+t.test('loadConfig: paths resolved before the one check; the config stays the caller\'s to change', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'fjg-config-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'gateway.json')
@@ -119,7 +119,7 @@ t.test('loadConfig: paths resolved, then checked once; what comes back is frozen
   const route = config.routes[0] as { jwt: { keys: Array<{ file: string }>, revocation: { sub: string } } }
   t.equal(route.jwt.keys[0]?.file, join(dir, 'keys/a.pem'))
   t.equal(route.jwt.revocation.sub, join(dir, 'rev.json'))
-  t.ok(Object.isFrozen(config) && Object.isFrozen(config.routes) && Object.isFrozen(route.jwt.keys[0]), 'frozen: the gateway builds it without checking it again')
+  t.notOk(Object.isFrozen(config), 'not frozen: a host may change it before start (the gateway then checks it again)')
 })
 
 t.test('the access log URL never carries a token from the query string', async (t) => {
