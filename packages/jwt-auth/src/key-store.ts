@@ -46,7 +46,10 @@ export interface RemoteKeySource {
   status (): KeySourceStatus
 }
 
-const NO_KEYS: readonly KeyEntry[] = []
+const NO_KEYS: readonly KeyEntry[] = Object.freeze([])
+
+/** Where a kid no key has is remembered in KeyIndex.found (they all get the same keys). */
+const UNKNOWN_KID = Symbol('unknown kid')
 
 /** The keys of one issuer (or the unbound ones), by kid. */
 interface KeyIndex {
@@ -54,9 +57,15 @@ interface KeyIndex {
   /** Keys without a kid: the fallback of every kid. */
   fallback: KeyEntry[]
   all: KeyEntry[]
+  /**
+   * What `lookup` answered, per alg and kid (a kid no key has: UNKNOWN_KID),
+   * so a token the cache has not seen allocates no candidate list. Bounded by
+   * the key set, not by what tokens say; a new index (reindex) starts empty.
+   */
+  found: Map<Algorithm, Map<string | null | typeof UNKNOWN_KID, readonly KeyEntry[]>>
 }
 
-const newIndex = (): KeyIndex => ({ byKid: new Map(), fallback: [], all: [] })
+const newIndex = (): KeyIndex => ({ byKid: new Map(), fallback: [], all: [], found: new Map() })
 
 /**
  * All keys of a policy: local ones (files, inline JWKs, the secret) and remote
@@ -180,6 +189,15 @@ export class KeyStore {
 }
 
 function lookup (index: KeyIndex, kid: string | null, alg: Algorithm): readonly KeyEntry[] {
+  let byKid = index.found.get(alg)
+  if (byKid === undefined) index.found.set(alg, (byKid = new Map()))
+  const slot = kid === null || index.byKid.has(kid) ? kid : UNKNOWN_KID
+  let keys = byKid.get(slot)
+  if (keys === undefined) byKid.set(slot, (keys = Object.freeze(select(index, kid, alg))))
+  return keys
+}
+
+function select (index: KeyIndex, kid: string | null, alg: Algorithm): readonly KeyEntry[] {
   const pool = kid === null ? index.all : (index.byKid.get(kid) ?? index.fallback)
   let out: KeyEntry[] | null = null
   for (let i = 0; i < pool.length; i++) {
@@ -188,7 +206,7 @@ function lookup (index: KeyIndex, kid: string | null, alg: Algorithm): readonly 
   }
   if (out === null && kid !== null && pool !== index.fallback) {
     // The kid is known but none of its keys fits the alg: fall back to kid-less keys.
-    return lookup(index, null, alg).filter((e) => e.kid === null)
+    return select(index, null, alg).filter((e) => e.kid === null)
   }
   return out ?? NO_KEYS
 }

@@ -37,3 +37,34 @@ for (const cache of [false, { size: 10, ttl: 60 }] as const) {
     }
   })
 }
+
+t.test('deepFreeze freezes every level, past its recursion depth too', async (t) => {
+  const { deepFreeze } = await import('../src/decoder.js')
+  // Alternating objects and arrays, each level with a sibling object: deeper
+  // than the recursive part (64), so the iterative rest is walked too.
+  for (const depth of [1, 63, 64, 65, 200, 20000]) {
+    const root: any = { level: 0, side: { n: 0 } }
+    let at: any = root
+    for (let i = 1; i < depth; i++) {
+      const next: any = i % 2 === 0 ? { level: i, side: { n: i } } : [i, { n: i }, [i]]
+      if (Array.isArray(at)) at.push(next)
+      else at.child = next
+      at = next
+    }
+    t.equal(deepFreeze(root), root, 'returns its argument')
+    let unfrozen = 0
+    let seen = 0
+    const stack: unknown[] = [root]
+    while (stack.length > 0) {
+      const v = stack.pop()
+      if (v === null || typeof v !== 'object') continue
+      seen++
+      if (!Object.isFrozen(v)) unfrozen++
+      for (const k of Object.keys(v)) stack.push((v as Record<string, unknown>)[k])
+    }
+    t.ok(seen > depth, `depth ${depth}: walked ${seen} objects`)
+    t.equal(unfrozen, 0, `depth ${depth}: every object and array frozen`)
+  }
+  t.equal(deepFreeze(null), null)
+  t.equal(deepFreeze('x'), 'x')
+})

@@ -283,3 +283,24 @@ t.test('algorithms given: a narrower list is obeyed; an alg no key can verify is
   await refused(t, { secret: SECRET, algorithms: ['HS256', 'none'] },
     'algorithms[1]: must be one of "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "ES256K", got "none"')
 })
+
+t.test('candidate keys per kid and alg: remembered per key set, bounded whatever kids tokens name', async (t) => {
+  const { compilePolicy } = await import('../src/internal.js')
+  // Two RSA keys with kids and one without: the kid-less one is every unknown kid's fallback.
+  const kidless = { ...jwkOf(keys.rsa2) }
+  delete kidless.kid
+  const c = compilePolicy({ keys: [{ jwk: jwkOf(keys.rsa) }, { jwk: kidless }, { jwk: jwkOf(keys.p256) }] })
+  const store = c.keyStore as NonNullable<typeof c.keyStore>
+  const kids = (list: readonly { kid: string | null }[]): Array<string | null> => list.map((e) => e.kid)
+  t.strictSame(kids(store.find('rsa-1', 'RS256')), ['rsa-1'], 'a known kid: its key')
+  t.strictSame(kids(store.find(null, 'RS256')), ['rsa-1', null], 'no kid: every key of the alg')
+  t.strictSame(kids(store.find('ec-256', 'RS256')), [null], 'a kid whose key has another alg: the kid-less keys')
+  t.strictSame(kids(store.find('ec-256', 'ES256')), ['ec-256'])
+  t.equal(store.find('rsa-1', 'RS256'), store.find('rsa-1', 'RS256'), 'the same list again, not a new one')
+  t.ok(Object.isFrozen(store.find('rsa-1', 'RS256')), 'and nobody can change it')
+  const forged = Array.from({ length: 1000 }, (_, i) => kids(store.find(`forged-${i}`, 'RS256')))
+  t.ok(forged.every((k) => k.length === 1 && k[0] === null), 'an unknown kid: the kid-less keys')
+  // 1000 unknown kids share one entry: what is remembered is bounded by the key set.
+  const found = (store as unknown as { unbound: { found: Map<string, Map<unknown, unknown>> } }).unbound.found
+  t.equal(found.get('RS256')?.size, 4, 'RS256: rsa-1, no kid, ec-256 and one entry for every unknown kid')
+})
