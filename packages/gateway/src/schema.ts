@@ -413,14 +413,24 @@ function tlsProblems (config: unknown): string[] {
   }
   const clientAuth = tls?.clientAuth !== undefined
   const needsCert = (at: string): void => { out.push(`${at}: needs server.tls.clientAuth (no client certificate is ever asked for)`) }
+  // A provider's certificateBound binds the tokens of its issuer: the same need.
+  const policyNeedsCert = (policy: unknown, at: string): void => {
+    if (!isObject(policy)) return
+    if (policy.certificateBound === true) needsCert(`${at}.certificateBound`)
+    if (Array.isArray(policy.providers)) {
+      policy.providers.forEach((p: unknown, j) => {
+        if (isObject(p) && p.certificateBound === true) needsCert(`${at}.providers[${j}].certificateBound`)
+      })
+    }
+  }
   if (!clientAuth) {
-    if (isObject(config.jwt) && config.jwt.certificateBound === true) needsCert('jwt.certificateBound')
+    policyNeedsCert(config.jwt, 'jwt')
     if (Array.isArray(config.routes)) {
       config.routes.forEach((r: unknown, i) => {
         if (!isObject(r)) return
         if (r.clientCert === 'required') needsCert(`routes[${i}].clientCert`)
         if (isObject(r.clientCertHeaders) && Object.keys(r.clientCertHeaders).length > 0) needsCert(`routes[${i}].clientCertHeaders`)
-        if (isObject(r.jwt) && r.jwt.certificateBound === true) needsCert(`routes[${i}].jwt.certificateBound`)
+        policyNeedsCert(r.jwt, `routes[${i}].jwt`)
       })
     }
   }

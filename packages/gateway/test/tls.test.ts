@@ -267,6 +267,21 @@ t.test('what needs TLS or client certificates is refused at start without them',
       'routes[0].clientCertHeaders: needs server.tls.clientAuth (no client certificate is ever asked for)'
     ]
   })
+  // A provider's certificateBound needs the client certificate as much as the policy's own.
+  await t.rejects(buildGateway({
+    jwt: { providers: [{ issuer: 'https://a.example', secret: SECRET }, { issuer: 'https://b.example', secret: SECRET, certificateBound: true }] },
+    routes: [
+      { prefix: '/a', upstream: up },
+      { prefix: '/b', upstream: up, jwt: { providers: [{ issuer: 'https://c.example', secret: SECRET, certificateBound: true }] } },
+      { prefix: '/c', upstream: up, jwt: { providers: [{ issuer: 'https://d.example', secret: SECRET, certificateBound: false }] } }
+    ]
+  }), {
+    code: 'FJG_ERR_GATEWAY_CONFIG',
+    problems: [
+      'jwt.providers[1].certificateBound: needs server.tls.clientAuth (no client certificate is ever asked for)',
+      'routes[1].jwt.providers[0].certificateBound: needs server.tls.clientAuth (no client certificate is ever asked for)'
+    ]
+  })
   await t.rejects(buildGateway({ server: { tls: { cert: 'a.pem', key: 'b.pem', clientAuth: 'optional', minVersion: 'TLSv1.1' as any } }, routes: [{ prefix: '/', upstream: up, clientCertHeaders: { 'x-dn': 'dn' as any } }] }), {
     code: 'FJG_ERR_GATEWAY_CONFIG',
     problems: [
